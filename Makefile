@@ -1,0 +1,29 @@
+# The two set-up commands: `make bench` (the main job) and `make test` (the tests).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PRESET ?= default
+RESULTS ?= results
+
+.PHONY: test bench clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(VENV)/.bench-installed: pyproject.toml | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $@
+
+test: $(VENV)/.dev-installed
+	$(PY) -m pytest -n 2 -q
+
+bench: $(VENV)/.bench-installed
+	$(PY) -m jaxnn.cli --preset $(PRESET) --out $(RESULTS)/$(PRESET)
+
+clean:
+	rm -rf $(VENV) results .pytest_cache
