@@ -1,0 +1,594 @@
+"""Tests for jaxnn.initializers.
+
+Statistical checks use tolerances derived from the sample size: a sample mean
+is within 6 standard errors, a sample variance within 6 * sqrt((kurtosis - 1) / N)
+relative (kurtosis 3 for the normal, 1.8 for the uniform; <= 3 for truncations).
+"""
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnn import activations
+from jaxnn import initializers as I
+
+KEY = jax.random.key(0)
+SIGMAS = 6.0
+
+
+def _check_moments(w, mean, std, kurtosis=3.0):
+  x = np.asarray(w, dtype=np.float64).ravel()
+  n = x.size
+  assert abs(x.mean() - mean) <= SIGMAS * std / math.sqrt(n), (x.mean(), mean)
+  rel = SIGMAS * math.sqrt((kurtosis - 1.0) / n)
+  assert abs(x.var() / std**2 - 1.0) <= rel, (x.std(), std)
+
+
+# --------------------------------------------------------------------------- #
+# Fans
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("shape, kwargs, expected", [
+    ((784, 256), {}, (784, 256)),
+    ((3, 3, 64, 128), {}, (576, 1152)),
+    ((5, 32, 16), {}, (160, 80)),                       # 1-D conv WIO
+    ((3, 3, 3, 8, 16), {}, (216, 432)),                 # 3-D conv
+    ((512, 8, 64), dict(in_axis=0, out_axis=(1, 2)), (512, 512)),
+    ((8, 64, 512), dict(in_axis=(0, 1), out_axis=2), (512, 512)),
+    ((4, 10, 20), dict(batch_axis=0), (10, 20)),
+    ((4, 3, 3, 10, 20), dict(batch_axis=(0,)), (90, 180)),
+])
+def test_compute_fans(shape, kwargs, expected):
+  fans = I.compute_fans(shape, **kwargs)
+  assert fans == expected
+  assert all(isinstance(f, int) for f in fans)
+  try:  # jax's private helper, where this jax version has it
+    from jax._src.nn.initializers import _compute_fans
+  except ImportError:
+    return
+  assert tuple(_compute_fans(shape, **kwargs)) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("shape, kwargs, match", [
+    ((5,), {}, "rank 1"),
+    ((), {}, "rank 0"),
+    ((512, 8, 64), dict(out_axis=(1, 2)), "share axes"),
+    ((4, 5), dict(in_axis=2), "out of range"),
+    ((4, 5), dict(in_axis=(0, 0), out_axis=1), "repeats"),
+    ((4, 5, 6), dict(batch_axis=1), "share axes"),
+])
+def test_compute_fans_errors(shape, kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    I.compute_fans(shape, **kwargs)
+
+
+@pytest.mark.parametrize("factory", [I.he_normal, I.glorot_uniform, I.lecun_normal,
+                                     I.torch_linear_default])
+def test_fan_schemes_reject_rank_1_and_zero_fans(factory):
+  init = factory()
+  with pytest.raises(ValueError, match="rank 1"):
+    init(KEY, (16,))
+  with pytest.raises(ValueError, match="fan of 0"):
+    init(KEY, (0, 0))
+  with pytest.raises(ValueError, match="fan of 0"):
+    init(KEY, (0, 3, 4, 8))  # zero receptive field
+
+
+def test_zero_fan_only_matters_for_the_mode_used():
+  # fan_out mode on an empty (0, 5) weight: fan_out = 5, the result is just empty
+  w = I.variance_scaling(1.0, "fan_out", "normal")(KEY, (0, 5))
+  assert w.shape == (0, 5)
+  with pytest.raises(ValueError, match="fan_in=0"):
+    I.variance_scaling(1.0, "fan_in", "normal")(KEY, (0, 5))
+
+
+# --------------------------------------------------------------------------- #
+# Statistics of every random scheme
+# --------------------------------------------------------------------------- #
+CONV = (3, 3, 64, 128)  # fan_in 576, fan_out 1152, N = 73728
+DENSE = (256, 512)      # fan_in 256, fan_out 512, N = 131072
+
+
+def _fan_n(mode, shape=CONV):
+  fi, fo = I.compute_fans(shape)
+  return {"fan_in": fi, "fan_out": fo, "fan_avg": (fi + fo) / 2,
+          "fan_geo_avg": math.sqrt(fi * fo)}[mode]
+
+
+@pytest.mark.parametrize("mode", ["fan_in", "fan_out", "fan_avg", "fan_geo_avg"])
+@pytest.mark.parametrize("distribution", ["truncated_normal", "normal", "uniform"])
+def test_variance_scaling_statistics(mode, distribution):
+  scale = 2.0
+  w = I.variance_scaling(scale, mode, distribution)(KEY, CONV)
+  std = math.sqrt(scale / _fan_n(mode))
+  kurt = {"normal": 3.0, "uniform": 1.8, "truncated_normal": 3.0}[distribution]
+  _check_moments(w, 0.0, std, kurt)
+  bound = {"normal": np.inf, "uniform": math.sqrt(3) * std,
+           "truncated_normal": 2 * std / 0.87962566103423978}[distribution]
+  assert float(jnp.max(jnp.abs(w))) <= bound * (1 + 1e-6)
+  if distribution == "uniform":  # and it reaches close to its bound
+    assert float(jnp.max(jnp.abs(w))) > 0.999 * bound
+
+
+@pytest.mark.parametrize("init, std, kurt", [
+    (I.glorot_normal(), math.sqrt(2 / (256 + 512)), 3.0),
+    (I.glorot_uniform(), math.sqrt(2 / (256 + 512)), 1.8),
+    (I.xavier_uniform(gain=5 / 3), 5 / 3 * math.sqrt(2 / (256 + 512)), 1.8),
+    (I.he_normal(), math.sqrt(2 / 256), 3.0),
+    (I.he_uniform(), math.sqrt(2 / 256), 1.8),
+    (I.kaiming_normal(negative_slope=0.2), math.sqrt(2 / (1.04 * 256)), 3.0),
+    (I.kaiming_uniform(negative_slope=0.2), math.sqrt(2 / (1.04 * 256)), 1.8),
+    (I.he_normal(gain=activations.gain("tanh")), 5 / 3 / 16, 3.0),
+    (I.lecun_normal(), 1 / 16, 3.0),
+    (I.lecun_uniform(), 1 / 16, 1.8),
+    (I.torch_linear_default(), 1 / math.sqrt(3 * 256), 1.8),
+    (I.normal(stddev=0.3), 0.3, 3.0),
+    (I.uniform(-0.2, 0.2), 0.4 / math.sqrt(12), 1.8),
+    (I.truncated_normal(stddev=0.7), 0.7, 3.0),
+])
+def test_named_scheme_statistics(init, std, kurt):
+  _check_moments(init(KEY, DENSE), 0.0, std, kurt)
+
+
+def test_nonzero_means():
+  _check_moments(I.normal(stddev=0.3, mean=1.5)(KEY, DENSE), 1.5, 0.3)
+  w = I.uniform(0.5, 2.5)(KEY, DENSE)
+  _check_moments(w, 1.5, 2 / math.sqrt(12), 1.8)
+  assert float(w.min()) >= 0.5 and float(w.max()) < 2.5
+
+
+def test_uniform_is_symmetric_unlike_jax():
+  w = I.uniform()(KEY, DENSE)
+  assert float(w.min()) < -0.049 and float(w.max()) > 0.049
+  assert float(jax.nn.initializers.uniform(0.05)(KEY, DENSE).min()) >= 0.0
+
+
+def test_he_and_lecun_with_gain_match_variance_scaling():
+  g = activations.numerical_gain(jax.nn.gelu)
+  a = I.he_normal(gain=g)(KEY, DENSE)
+  b = I.variance_scaling(g**2, "fan_in", "truncated_normal")(KEY, DENSE)
+  c = I.lecun_normal(gain=g)(KEY, DENSE)
+  np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(a, c)
+
+
+# --------------------------------------------------------------------------- #
+# Truncated normal
+# --------------------------------------------------------------------------- #
+def test_truncated_normal_std_closed_form():
+  assert I.truncated_normal_std(-2.0, 2.0) == pytest.approx(0.87962566103423978, rel=1e-14)
+  assert I.truncated_normal_std(-np.inf, np.inf) == pytest.approx(1.0, rel=1e-14)
+  assert I.truncated_normal_std(0.0, np.inf) == pytest.approx(math.sqrt(1 - 2 / math.pi), rel=1e-12)
+  # against numerical integration on a fine grid
+  for lo, hi in [(-1.0, 3.0), (-0.5, 0.5), (1.0, 4.0), (-6.0, -5.0)]:
+    x = np.linspace(lo, hi, 200_001)
+    pdf = np.exp(-x * x / 2)
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
+    m = trapezoid(x * pdf, x) / trapezoid(pdf, x)
+    v = trapezoid((x - m) ** 2 * pdf, x) / trapezoid(pdf, x)
+    assert I.truncated_normal_std(lo, hi) == pytest.approx(math.sqrt(v), rel=1e-6)
+
+
+def test_truncated_normal_resulting_std_is_requested_std():
+  std, mean = 0.05, 0.2
+  w = I.truncated_normal(stddev=std, mean=mean)(KEY, DENSE)
+  _check_moments(w, mean, std)
+  s = std / 0.87962566103423978  # the untruncated std: bounds are mean +- 2 s
+  assert float(w.min()) > mean - 2 * s and float(w.max()) < mean + 2 * s
+  assert float(w.max()) > mean + 1.99 * s
+  # jax's truncated_normal does not correct: its std is 0.88 * stddev
+  wj = jax.nn.initializers.truncated_normal(std)(KEY, DENSE)
+  assert float(jnp.std(wj)) == pytest.approx(0.87962566 * std, rel=0.02)
+
+
+def test_truncated_normal_asymmetric_bounds():
+  lo, hi, std = -1.0, 3.0, 1.0
+  w = I.truncated_normal(stddev=std, lower=lo, upper=hi)(KEY, DENSE)
+  tau = I.truncated_normal_std(lo, hi)
+  s = std / tau
+  phi = lambda x: math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+  mass = 0.5 * (math.erf(hi / math.sqrt(2)) - math.erf(lo / math.sqrt(2)))
+  mean = s * (phi(lo) - phi(hi)) / mass
+  _check_moments(w, mean, std)
+  assert float(w.min()) > lo * s and float(w.max()) < hi * s
+
+
+# --------------------------------------------------------------------------- #
+# Agreement with jax.nn.initializers
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("mode", ["fan_in", "fan_out", "fan_avg", "fan_geo_avg"])
+@pytest.mark.parametrize("distribution", ["truncated_normal", "normal", "uniform"])
+def test_variance_scaling_equals_jax_in_float32(mode, distribution):
+  ours = I.variance_scaling(1.7, mode, distribution)(KEY, (3, 3, 8, 16))
+  ref = jax.nn.initializers.variance_scaling(1.7, mode, distribution)(KEY, (3, 3, 8, 16))
+  np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape, axes", [
+    ((64, 32), {}), ((32, 4, 8), dict(in_axis=0, out_axis=(1, 2))),
+    ((2, 16, 8), dict(batch_axis=0)),
+])
+def test_variance_scaling_axes_equal_jax_in_float32(shape, axes):
+  ours = I.variance_scaling(1.7, "fan_avg", "normal", **axes)(KEY, shape)
+  ref = jax.nn.initializers.variance_scaling(1.7, "fan_avg", "normal", **axes)(KEY, shape)
+  np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("ours, ref", [
+    (I.glorot_normal, jax.nn.initializers.glorot_normal),
+    (I.glorot_uniform, jax.nn.initializers.glorot_uniform),
+    (I.he_normal, jax.nn.initializers.he_normal),
+    (I.he_uniform, jax.nn.initializers.he_uniform),
+    (I.lecun_normal, jax.nn.initializers.lecun_normal),
+    (I.lecun_uniform, jax.nn.initializers.lecun_uniform),
+])
+def test_named_schemes_equal_jax_in_float32(ours, ref):
+  np.testing.assert_allclose(ours()(KEY, (3, 3, 8, 16)), ref()(KEY, (3, 3, 8, 16)),
+                             rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape, column_axis", [
+    ((64, 32), -1), ((32, 64), -1), ((3, 3, 8, 16), -1), ((20, 30), 0), ((4, 6, 5), 1),
+])
+def test_orthogonal_equals_jax_and_is_orthogonal(shape, column_axis):
+  ours = I.orthogonal(scale=1.5, column_axis=column_axis)(KEY, shape)
+  ref = jax.nn.initializers.orthogonal(scale=1.5, column_axis=column_axis)(KEY, shape)
+  np.testing.assert_allclose(ours, ref, atol=1e-5)
+  m = jnp.moveaxis(ours, column_axis, -1).reshape(-1, shape[column_axis]) / 1.5
+  gram = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T
+  np.testing.assert_allclose(gram, np.eye(gram.shape[0]), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 8), (3, 3, 4, 8), (4, 4, 4, 8), (2, 3, 3, 4, 4)])
+def test_delta_orthogonal_equals_jax(shape):
+  ours = I.delta_orthogonal(scale=2.0)(KEY, shape)
+  ref = jax.nn.initializers.delta_orthogonal(scale=2.0)(KEY, shape)
+  np.testing.assert_allclose(ours, ref, atol=1e-5)
+  centre = tuple((k - 1) // 2 for k in shape[:-2])
+  q = ours[centre] / 2.0
+  np.testing.assert_allclose(q @ q.T, np.eye(shape[-2]), atol=1e-5)
+  assert float(jnp.abs(ours).sum()) == pytest.approx(float(jnp.abs(ours[centre]).sum()), rel=1e-6)
+
+
+# --------------------------------------------------------------------------- #
+# The blocked orthogonalization
+# --------------------------------------------------------------------------- #
+_blocked = jax.jit(I._orthonormal_columns, static_argnums=1)
+_householder = jax.jit(I._householder_q)
+
+
+@pytest.mark.parametrize("shape, block", [((300, 200), 32), ((200, 130), 16)])
+def test_blocked_orthonormalization_is_the_qr_factor(shape, block):
+  z = jax.random.normal(KEY, shape)
+  q = _blocked(z, block)
+  n = shape[1]
+  np.testing.assert_allclose(q.T @ q, np.eye(n), atol=1e-5)
+  r = np.asarray(q.T @ z, dtype=np.float64)  # R = Q^T z: upper triangular, positive diagonal
+  assert np.abs(np.tril(r, -1)).max() < 1e-3 * np.abs(r).max()
+  assert np.all(np.diag(r) > 0)
+  np.testing.assert_allclose(q, _householder(z), atol=2e-4)
+  q_all = jax.jit(lambda z: I._orthonormal_columns(z, block, reorthogonalize="all"))(z)
+  np.testing.assert_allclose(q_all, q, atol=2e-4)
+  np.testing.assert_allclose(q_all.T @ q_all, np.eye(n), atol=1e-5)
+
+
+def test_panel_widths():
+  for n, block in [(4096, 128), (300, 128), (4100, 128), (200, 16), (37, 8)]:
+    widths = I._panel_widths(n, block, 4)
+    assert sum(widths) == n
+    rest = n
+    for w in widths[:-1]:  # every Cholesky-QR panel has >= 2x its width left (itself included)
+      assert rest >= 2 * w and w <= block
+      rest -= w
+    assert widths[-1] < 2 * 4
+
+
+def test_blocked_orthonormalization_survives_ill_conditioning():
+  n = 256
+  k1, k2 = jax.random.split(KEY)
+  u = _householder(jax.random.normal(k1, (n, n)))
+  v = _householder(jax.random.normal(k2, (n, n)))
+  z = (u * jnp.logspace(0, -6.5, n)) @ v.T  # condition number ~3e6, beyond float32 Cholesky-QR
+  q = jax.jit(lambda z: I._orthonormal_columns(z, 32, reorthogonalize="all"))(z)
+  assert bool(jnp.all(jnp.isfinite(q)))
+  assert float(jnp.abs(q.T @ q - jnp.eye(n)).max()) < 1e-4
+
+
+def test_blocked_orthogonal_is_haar():
+  """Haar O(n): E[tr Q] = 0 and E[tr(Q)^2] = 1. Without the sign fix E[tr Q] != 0."""
+  n, reps = 16, 3000
+  zs = jax.random.normal(KEY, (reps, n, n))
+  q = jax.jit(jax.vmap(lambda z: I._orthonormal_columns(z, 4, min_block=2)))(zs)
+  tr = np.asarray(jnp.trace(q, axis1=-2, axis2=-1), dtype=np.float64)
+  assert abs(tr.mean()) < SIGMAS / math.sqrt(reps)
+  assert abs((tr**2).mean() - 1.0) < SIGMAS * math.sqrt(2.0 / reps) * 1.5
+  q_raw = jax.vmap(lambda z: jnp.linalg.qr(z)[0])(zs)  # unsigned: not Haar
+  tr_raw = np.asarray(jnp.trace(q_raw, axis1=-2, axis2=-1))
+  assert abs(tr_raw.mean()) > SIGMAS / math.sqrt(reps)
+
+
+def test_orthogonal_large_path_through_public_api(monkeypatch):
+  monkeypatch.setattr(I, "_ORTHO_BLOCK", 128)  # so that (320, 300) takes the blocked path
+  w = I.orthogonal()(KEY, (320, 300))
+  np.testing.assert_allclose(w.T @ w, np.eye(300), atol=1e-5)
+  ref = jax.nn.initializers.orthogonal()(KEY, (320, 300))
+  np.testing.assert_allclose(w, ref, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- #
+# Keys, jit, vmap, dtypes
+# --------------------------------------------------------------------------- #
+TRANSFORM_INITS = ("he_normal", "uniform", "truncated_normal", "orthogonal", "sparse")
+RANDOM_INITS = {
+    "normal": I.normal(), "uniform": I.uniform(), "truncated_normal": I.truncated_normal(),
+    "he_normal": I.he_normal(), "glorot_uniform": I.glorot_uniform(),
+    "lecun_normal": I.lecun_normal(), "torch_linear_default": I.torch_linear_default(),
+    "orthogonal": I.orthogonal(), "sparse": I.sparse(0.5), "delta_orthogonal": I.delta_orthogonal(),
+}
+SHAPE = {"delta_orthogonal": (3, 3, 4, 8)}
+
+
+class TestKeysAndTransforms(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_same_key_same_array_different_keys_differ(self):
+    for name in TRANSFORM_INITS:
+      init, shape = RANDOM_INITS[name], (16, 24)
+      f = self.variant(lambda k, init=init, shape=shape: init(k, shape))
+      a, b = f(jax.random.key(1)), f(jax.random.key(1))
+      c = f(jax.random.key(2))
+      chex.assert_trees_all_equal(a, b)
+      assert not np.array_equal(a, c), name
+      chex.assert_shape(a, shape)
+
+  def test_jit_equals_eager_and_vmap_equals_loop(self):
+    keys = jax.random.split(KEY, 3)
+    for name in TRANSFORM_INITS:
+      init, shape = RANDOM_INITS[name], (16, 24)
+      f = lambda k, init=init, shape=shape: init(k, shape)
+      batched = jax.vmap(f)(keys)
+      chex.assert_shape(batched, (3, *shape))
+      for i in range(3):
+        np.testing.assert_allclose(batched[i], f(keys[i]), atol=1e-6, err_msg=name)
+      np.testing.assert_allclose(jax.jit(f)(KEY), f(KEY), atol=1e-6, err_msg=name)
+
+  def test_raw_uint32_keys_work(self):
+    w = I.he_normal()(jax.random.PRNGKey(0), (8, 4))
+    chex.assert_shape(w, (8, 4))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
+@pytest.mark.parametrize("name", sorted(RANDOM_INITS))
+def test_result_dtype_is_requested_dtype(name, dtype):
+  w = RANDOM_INITS[name](KEY, SHAPE.get(name, (16, 24)), dtype)
+  chex.assert_type(w, dtype)
+  assert bool(jnp.all(jnp.isfinite(w.astype(jnp.float32))))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.int32])
+def test_deterministic_inits_dtypes(dtype):
+  for init in (I.zeros, I.ones, I.constant(3), I.identity(), I.dirac()):
+    shape = (3, 3, 4, 4) if init.__name__ == "dirac" else (4, 4)
+    chex.assert_type(init(KEY, shape, dtype), dtype)
+
+
+def test_low_precision_draws_are_unbiased():
+  """jax samples bf16 directly: uniform(-1, 1) mean ~ -1/128. We sample in f32 and cast."""
+  n = 1 << 20
+  shape = (1024, 1024)
+  w = I.uniform(-1.0, 1.0)(KEY, shape, jnp.bfloat16).astype(jnp.float32)
+  se = (1 / math.sqrt(3)) / math.sqrt(n)
+  assert abs(float(w.mean())) < SIGMAS * se
+  biased = jax.random.uniform(KEY, shape, jnp.bfloat16, -1.0, 1.0).astype(jnp.float32)
+  assert abs(float(biased.mean())) > SIGMAS * se  # the anchor fact this test guards against
+  for dtype in (jnp.bfloat16, jnp.float16):
+    for init in (I.he_normal(), I.variance_scaling(1.0, "fan_in", "normal"), I.glorot_uniform()):
+      x = init(KEY, shape, dtype).astype(jnp.float32)
+      std = float(x.std())
+      assert abs(float(x.mean())) < SIGMAS * std / math.sqrt(n)
+
+
+@pytest.mark.skipif(not jax.config.jax_enable_x64, reason="float64 needs jax_enable_x64")
+def test_float64_when_enabled():
+  chex.assert_type(I.he_normal()(KEY, (8, 4), jnp.float64), jnp.float64)
+
+
+# --------------------------------------------------------------------------- #
+# Structured and bias initializers
+# --------------------------------------------------------------------------- #
+def test_identity_and_non_square():
+  np.testing.assert_array_equal(I.identity()(KEY, (3, 3)), np.eye(3))
+  np.testing.assert_array_equal(I.identity(2.0)(KEY, (2, 4)), 2 * np.eye(2, 4))
+  np.testing.assert_array_equal(I.identity()(KEY, (4, 2)), np.eye(4, 2))
+
+
+def test_dirac_centre_and_identity_convolution():
+  w = I.dirac()(KEY, (4, 4, 3, 5))  # even kernel: torch's centre k // 2 = 2
+  assert float(w.sum()) == 3.0
+  for i in range(3):
+    assert float(w[2, 2, i, i]) == 1.0
+  w = I.dirac()(KEY, (3, 3, 4, 4))
+  x = jax.random.normal(KEY, (2, 7, 7, 4))
+  y = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  np.testing.assert_allclose(y, x, atol=1e-6)
+  w1 = I.dirac(0.5)(KEY, (3, 2, 2))
+  np.testing.assert_array_equal(w1[1], 0.5 * np.eye(2))
+
+
+def test_delta_orthogonal_conv_preserves_norm():
+  w = I.delta_orthogonal()(KEY, (3, 3, 4, 8))
+  x = jax.random.normal(KEY, (2, 7, 7, 4))
+  y = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  np.testing.assert_allclose(jnp.sum(y**2, -1), jnp.sum(x**2, -1), rtol=1e-5)
+
+
+def test_sparse_exact_zero_count_per_unit():
+  rows, cols, s = 50, 40, 0.9
+  w = I.sparse(s, stddev=0.5)(KEY, (rows, cols))
+  zeros_per_column = np.sum(np.asarray(w) == 0, axis=0)
+  np.testing.assert_array_equal(zeros_per_column, math.ceil(s * rows))
+  big = I.sparse(0.5, stddev=0.5)(KEY, DENSE)
+  nz = np.asarray(big)[np.asarray(big) != 0]
+  _check_moments(nz, 0.0, 0.5)
+  assert np.all(np.sum(np.asarray(big) == 0, axis=0) == 128)
+  assert float(jnp.abs(I.sparse(0.0)(KEY, (8, 8))).min()) > 0
+
+
+def test_prior_bias():
+  b = I.prior_bias(0.1)(KEY, (3,))
+  np.testing.assert_allclose(jax.nn.sigmoid(b), 0.1, rtol=1e-6)
+  p = np.array([0.2, 0.3, 0.5])
+  b = I.prior_bias(p)(KEY, (3,))
+  np.testing.assert_allclose(jax.nn.softmax(b), p, rtol=1e-6)
+  b = I.prior_bias([0.1, 0.9], activation="sigmoid")(KEY, (2,))  # multi-label
+  np.testing.assert_allclose(jax.nn.sigmoid(b), [0.1, 0.9], rtol=1e-6)
+  # as a flax/MLP output bias the initial prediction equals the prior
+  logits = jnp.zeros((5, 3)) @ jnp.ones((3, 3)) + I.prior_bias(p)(KEY, (3,))
+  np.testing.assert_allclose(jax.nn.softmax(logits), np.broadcast_to(p, (5, 3)), rtol=1e-6)
+
+
+def test_torch_linear_default():
+  w = I.torch_linear_default()(KEY, (400, 300))
+  assert float(jnp.abs(w).max()) <= 1 / 20 and float(jnp.abs(w).max()) > 0.999 / 20
+  conv = I.torch_linear_default()(KEY, (3, 3, 16, 32))  # fan_in = 144
+  assert float(jnp.abs(conv).max()) <= 1 / 12
+  b = I.torch_linear_default(fan_in=400)(KEY, (300,))
+  assert float(jnp.abs(b).max()) <= 1 / 20 and float(jnp.abs(b).max()) > 0.99 / 20
+  with pytest.raises(ValueError, match="fan_in"):
+    I.torch_linear_default()(KEY, (300,))
+  with pytest.raises(ValueError, match="fan_in"):
+    I.torch_linear_default(fan_in=0)
+
+
+def test_constant_and_zeros_ones():
+  np.testing.assert_array_equal(I.zeros(KEY, (2, 3)), np.zeros((2, 3)))
+  np.testing.assert_array_equal(I.ones(KEY, (2, 3), jnp.bfloat16), np.ones((2, 3)))
+  np.testing.assert_array_equal(I.constant(-7)(KEY, (2, 3)), np.full((2, 3), -7.0))
+  np.testing.assert_array_equal(I.constant([1.0, 2.0, 3.0])(KEY, (2, 3)), [[1, 2, 3]] * 2)
+  with pytest.raises(ValueError, match="broadcast"):
+    I.constant([1.0, 2.0])(KEY, (2, 3))
+
+
+# --------------------------------------------------------------------------- #
+# Bad input
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: I.he_normal()(KEY, (4, 4), jnp.int32), TypeError, "dtype=.*int32"),
+    (lambda: I.normal()(KEY, (4, 4), jnp.uint8), TypeError, "dtype"),
+    (lambda: I.orthogonal()(KEY, (4, 4), jnp.int32), TypeError, "dtype"),
+    (lambda: I.normal(stddev=-1.0), ValueError, "stddev=-1.0"),
+    (lambda: I.truncated_normal(stddev=-0.1), ValueError, "stddev=-0.1"),
+    (lambda: I.sparse(0.5, stddev=-1), ValueError, "stddev=-1"),
+    (lambda: I.variance_scaling(-1.0, "fan_in", "normal"), ValueError, "scale=-1.0"),
+    (lambda: I.orthogonal(scale=-2.0), ValueError, "scale=-2.0"),
+    (lambda: I.he_normal(gain=-1.0), ValueError, "gain=-1.0"),
+    (lambda: I.he_normal(0.1, gain=1.0), ValueError, "negative_slope"),
+    (lambda: I.uniform(1.0, 0.0), ValueError, "minval=1.0, maxval=0.0"),
+    (lambda: I.truncated_normal(lower=2.0, upper=-2.0), ValueError, "lower=2.0, upper=-2.0"),
+    (lambda: I.variance_scaling(1.0, "fan_sum", "normal"), ValueError, "mode='fan_sum'"),
+    (lambda: I.variance_scaling(1.0, "fan_in", "cauchy"), ValueError, "distribution='cauchy'"),
+    (lambda: I.sparse(1.0), ValueError, "sparsity=1.0"),
+    (lambda: I.sparse(-0.1), ValueError, "sparsity=-0.1"),
+    (lambda: I.orthogonal()(KEY, (5,)), ValueError, "rank 1"),
+    (lambda: I.orthogonal(column_axis=3)(KEY, (5, 4)), ValueError, "column_axis=3"),
+    (lambda: I.delta_orthogonal()(KEY, (3, 3, 8, 4)), ValueError, "in channels <= out"),
+    (lambda: I.delta_orthogonal()(KEY, (8, 8)), ValueError, "3D, 4D or 5D"),
+    (lambda: I.dirac()(KEY, (8, 8)), ValueError, "3D, 4D or 5D"),
+    (lambda: I.identity()(KEY, (3, 3, 3)), ValueError, "2-D"),
+    (lambda: I.sparse(0.5)(KEY, (8,)), ValueError, "rank 1"),
+    (lambda: I.prior_bias(0.0), ValueError, "p="),
+    (lambda: I.prior_bias(1.0), ValueError, "p="),
+    (lambda: I.prior_bias([0.5, 0.6]), ValueError, "sum to 1"),
+    (lambda: I.prior_bias(0.3, activation="tanh"), ValueError, "activation='tanh'"),
+    (lambda: I.prior_bias([0.5, 0.5])(KEY, (3,)), ValueError, "shape\\[-1\\]"),
+    (lambda: I.normal()(KEY, (4, -1)), ValueError, "shape"),
+    (lambda: I.normal()(KEY, "ab"), TypeError, "shape"),
+    (lambda: I.normal(stddev="big"), TypeError, "stddev='big'"),
+])
+def test_bad_input_errors_name_argument_and_value(call, exc, match):
+  with pytest.raises(exc, match=match):
+    call()
+
+
+# --------------------------------------------------------------------------- #
+# Lookup, flax, sharding
+# --------------------------------------------------------------------------- #
+def test_get_every_name_and_unknown():
+  for name in I.names():
+    assert callable(I.get(name))
+  assert I.get("zeros")() is I.zeros and I.get("ones")() is I.ones
+  assert I.get("xavier_normal") is I.glorot_normal and I.get("KAIMING_UNIFORM") is I.he_uniform
+  no_arg = [n for n in I.names() if n not in ("constant", "prior_bias", "variance_scaling", "sparse")]
+  for name in no_arg:
+    shape = (3, 3, 4, 8) if name in ("delta_orthogonal", "dirac") else (8, 8)
+    chex.assert_shape(I.get(name)()(KEY, shape), shape)
+  with pytest.raises(ValueError, match="unknown initializer name='he_norm'") as err:
+    I.get("he_norm")
+  assert "he_normal" in str(err.value) and "orthogonal" in str(err.value)
+
+
+def test_all_is_complete():
+  for name in I.__all__:
+    assert hasattr(I, name), name
+  for name in I.names():
+    assert name in I.__all__
+
+
+def test_flax_dense_and_conv_interop():
+  import flax.linen as nn
+  dense = nn.Dense(256, kernel_init=I.he_normal(), bias_init=I.zeros)
+  params = dense.init(KEY, jnp.ones((1, 512)))["params"]
+  chex.assert_shape(params["kernel"], (512, 256))
+  _check_moments(params["kernel"], 0.0, math.sqrt(2 / 512))
+  np.testing.assert_array_equal(params["bias"], np.zeros(256))
+  conv = nn.Conv(64, (3, 3), kernel_init=I.he_normal(), bias_init=I.prior_bias(0.25))
+  p = conv.init(KEY, jnp.ones((1, 8, 8, 32)))["params"]
+  chex.assert_shape(p["kernel"], (3, 3, 32, 64))
+  _check_moments(p["kernel"], 0.0, math.sqrt(2 / (9 * 32)))
+  np.testing.assert_allclose(jax.nn.sigmoid(p["bias"]), 0.25, rtol=1e-6)
+  ortho = nn.Dense(64, kernel_init=I.orthogonal(), param_dtype=jnp.bfloat16)
+  k = ortho.init(KEY, jnp.ones((1, 64)))["params"]["kernel"]
+  chex.assert_type(k, jnp.bfloat16)
+  np.testing.assert_allclose(k.astype(jnp.float32).T @ k.astype(jnp.float32), np.eye(64), atol=2e-2)
+
+
+def test_out_sharding_single_device():
+  mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("x",))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("x", None))
+  for init in (I.he_normal(), I.uniform(), I.sparse(0.5), I.normal()):
+    a = init(KEY, (16, 8), out_sharding=sharding)
+    np.testing.assert_array_equal(a, init(KEY, (16, 8)))
+    assert a.sharding == sharding
+  z = I.zeros(KEY, (16, 8), out_sharding=sharding)
+  assert z.sharding == sharding
+  with pytest.raises(NotImplementedError, match="out_sharding"):
+    I.orthogonal()(KEY, (16, 8), out_sharding=sharding)
+
+
+def test_out_sharding_four_cpu_devices_matches_unsharded():
+  script = textwrap.dedent("""
+      import numpy as np, jax
+      from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+      from jaxnn import initializers as I
+      assert jax.config.jax_threefry_partitionable
+      mesh = Mesh(np.array(jax.devices()[:4]).reshape(2, 2), ("a", "b"))
+      s = NamedSharding(mesh, P("a", "b"))
+      key = jax.random.key(3)
+      for init in (I.he_normal(), I.glorot_uniform(), I.truncated_normal(), I.sparse(0.3)):
+          x = init(key, (64, 32), out_sharding=s)
+          assert x.sharding == s and len(x.addressable_shards) == 4
+          np.testing.assert_array_equal(np.asarray(x), np.asarray(init(key, (64, 32))))
+      print("ok")
+  """)
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+             JAX_PLATFORMS="cpu")
+  out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                       text=True, timeout=120)
+  assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
