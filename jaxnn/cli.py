@@ -1,0 +1,225 @@
+"""``jaxnn-bench``: which initialization converges fastest, with statistics, plots and resumable results.
+
+Usage::
+
+    jaxnn-bench --preset default --out results/default          # what `make bench` runs
+    jaxnn-bench --list-presets
+    jaxnn-bench --preset deep-relu --seeds 16 --lr 0.01,0.05     # overrides; several rates = per-scheme tuning
+    jaxnn-bench --dataset digits --depth 3 --width 128 --activation tanh \\
+                --schemes "he_normal, glorot_uniform, normal(0.01)" --steps 300 --target 0.3 --out results/mine
+    python -m jaxnn.cli ...  /  python benchmarks/init_convergence.py ...   (the same program)
+
+Start the same command again after an interruption and it resumes from the finished chunks; a different
+configuration in an existing results directory is refused unless ``--overwrite``. See
+:mod:`jaxnn.results` for the directory layout and :mod:`jaxnn.sweep` / :mod:`jaxnn.stats` for the methods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["build_parser", "config_from_args", "run", "main"]
+
+
+def _floats(text):
+    from jaxnn.presets import split_specs
+
+    try:
+        return tuple(float(v) for v in split_specs(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from e
+
+
+def _ints(text):
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from e
+
+
+def _specs(text):
+    from jaxnn.presets import split_specs
+
+    return tuple(split_specs(text))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="jaxnn-bench",
+        description="Initialization convergence benchmark: K schemes x S seeds trained by one compiled JAX program; "
+                    "medians with bootstrap CIs, censored steps-to-target, paired Wilcoxon tests, plots.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Spec lists are comma-separated; parentheses protect commas: "
+               "--schemes \"he_normal, uniform(-0.05, 0.05), glorot_uniform/normal(0.01)\" (WEIGHT/BIAS).")
+    p.add_argument("--preset", default="default", help="starting configuration (see --list-presets)")
+    p.add_argument("--list-presets", action="store_true", help="list the presets and exit")
+    g = p.add_argument_group("what to train (override the preset)")
+    g.add_argument("--dataset", help="digits, breast_cancer, diabetes or synthetic_regression")
+    g.add_argument("--dataset-seed", type=int, help="seed of the train/test split")
+    g.add_argument("--model", choices=("mlp", "conv"))
+    g.add_argument("--depth", type=int, help="number of hidden layers (with --width)")
+    g.add_argument("--width", type=int, help="hidden width (with --depth; default: the preset's first width)")
+    g.add_argument("--hidden", type=_ints, help="hidden widths, e.g. 128,128,128 (mlp) or dense widths after convs")
+    g.add_argument("--channels", type=_ints, help="conv channels, e.g. 16,32")
+    g.add_argument("--activation", help="relu, tanh, gelu, ... (jaxnn.activations)")
+    g.add_argument("--loss", type=_specs, help="loss spec(s); several with --compare losses, e.g. 'mse, huber(delta=1.0)'")
+    g.add_argument("--compare", choices=("schemes", "losses"), help="the compared axis")
+    g.add_argument("--schemes", type=_specs, help="initialization schemes: WEIGHT or WEIGHT/BIAS initializer specs")
+    g.add_argument("--optimizer", help="optax optimizer spec without the learning rate, e.g. 'sgd(momentum=0.9)', adam")
+    g.add_argument("--lr", "--learning-rates", dest="learning_rates", type=_floats,
+                   help="learning rate, or a grid (e.g. 0.003,0.01,0.03): each scheme reported at its best rate, "
+                        "chosen on a validation split with separate tuning seeds")
+    g.add_argument("--seeds", type=int, help="seeds per scheme (paired across schemes)")
+    g.add_argument("--tune-seeds", type=int, help="seeds per (scheme, rate) for learning-rate tuning")
+    g.add_argument("--steps", type=int, help="training steps per run")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--eval-every", type=int, help="evaluation interval in steps")
+    g.add_argument("--target", type=float, help="convergence target (loss at or below / metric at or above)")
+    g.add_argument("--target-on", choices=("eval_loss", "train_loss", "eval_metric"))
+    g.add_argument("--seed", type=int, help="base seed of the init and data-order key streams")
+    o = p.add_argument_group("where and how")
+    o.add_argument("--out", type=Path, help="results directory (default: results/<preset>)")
+    o.add_argument("--overwrite", action="store_true", help="replace results of a different config in --out")
+    o.add_argument("--chunk-size", type=int, help="runs per compiled-program call (default: per backend; "
+                                                  "1 per device on CPU, wide on GPU); never changes results")
+    o.add_argument("--devices", type=int, help="use the first N devices (default: all)")
+    o.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() first (multi-host)")
+    o.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    o.add_argument("--quiet", action="store_true", help="no progress bar and no table; print only the paths")
+    return p
+
+
+def config_from_args(args: argparse.Namespace):
+    """The preset named by ``args.preset`` with every given override applied."""
+    from jaxnn.presets import get_preset
+
+    cfg = get_preset(args.preset)
+    kw = {}
+    for name in ("dataset", "dataset_seed", "model", "activation", "compare", "schemes", "optimizer",
+                 "learning_rates", "seeds", "tune_seeds", "steps", "batch_size", "eval_every", "target",
+                 "target_on", "seed", "channels"):
+        v = getattr(args, name, None)
+        if v is not None:
+            kw[name] = v
+    if args.loss is not None:
+        kw["losses"] = args.loss
+    if args.hidden is not None:
+        if args.depth is not None or args.width is not None:
+            raise ValueError("give either --hidden or --depth/--width, not both")
+        kw["hidden"] = args.hidden
+    elif args.depth is not None or args.width is not None:
+        depth = args.depth if args.depth is not None else len(cfg.hidden)
+        width = args.width if args.width is not None else (cfg.hidden[0] if cfg.hidden else 64)
+        if depth < 0 or width < 1:
+            raise ValueError(f"--depth must be >= 0 and --width >= 1, got {depth} and {width}")
+        kw["hidden"] = (width,) * depth
+    if kw.get("compare") == "losses" and "target_on" not in kw:
+        kw["target_on"] = "eval_metric"
+    if kw and "preset" not in kw:
+        kw["description"] = cfg.description + " (with overrides)"
+    return cfg.replace(**kw)
+
+
+def run(config, out, *, overwrite: bool = False, chunk_size: int | None = None, devices=None, quiet: bool = False,
+        plots: bool = True, on_chunk=None, command: str | None = None):
+    """Run (or resume) the benchmark ``config`` into the results directory ``out``.
+
+    Returns ``(result, paths)``: the :class:`jaxnn.sweep.SweepResult` and ``{name: Path}`` of what was written.
+    """
+    import jax
+
+    from jaxnn import plot as _plot
+    from jaxnn import presets, results, sweep
+
+    exp = presets.build(config)  # validates every name before touching the directory
+    out = Path(out)
+    if jax.process_index() == 0:
+        results.prepare_dir(out, config.to_json(), overwrite=overwrite,
+                            extra={"command": command, "execution": {"chunk_size": chunk_size, "devices":
+                                   None if devices is None else [str(d) for d in devices]}})
+    store = results.ChunkStore(out)
+    ds = exp.dataset
+    common = dict(init_fn=exp.init_fn, apply_fn=exp.apply_fn, optimizer=exp.optimizer,
+                  train_data=(ds.x_train, ds.y_train), eval_data=(ds.x_test, ds.y_test), seeds=config.seeds,
+                  steps=config.steps, batch_size=config.batch_size, eval_every=config.eval_every,
+                  target=config.target, target_on=config.target_on, metric=exp.metric,
+                  learning_rates=config.learning_rates, tune_seeds=config.tune_seeds, seed=config.seed,
+                  chunk_size=chunk_size, devices=devices, store=store, on_chunk=on_chunk,
+                  tuning_data=None if exp.validation is None else
+                  ((exp.validation.x_train, exp.validation.y_train), (exp.validation.x_test, exp.validation.y_test)))
+    n_loss = len(exp.losses)
+    bar = None
+    if not quiet:
+        from tqdm.auto import tqdm
+
+        n_lr = len(config.learning_rates)
+        n_tune = n_lr * (config.tune_seeds or config.seeds) if n_lr > 1 else 0
+        total = len(exp.schemes) * n_loss * (config.seeds + n_tune)
+        bar = tqdm(total=total, unit="run", desc=config.preset, dynamic_ncols=True, file=sys.stderr)
+    t0 = time.perf_counter()
+    try:
+        parts = []
+        for i, (name, loss_fn) in enumerate(exp.losses.items()):
+            prefix = "" if n_loss == 1 else f"loss{i}/"
+            parts.append(sweep.sweep(**common, loss_fn=loss_fn, schemes=exp.schemes,
+                                     progress=bar if bar is not None else False, phase_prefix=prefix))
+    finally:
+        if bar is not None:
+            bar.close()
+    result = parts[0] if n_loss == 1 else sweep.merge(parts, names=list(exp.losses))
+    elapsed = time.perf_counter() - t0
+    paths = {}
+    if jax.process_index() == 0:
+        compared = "loss" if config.compare == "losses" else "scheme"
+        paths.update(results.write_outputs(out, result, metric_name=exp.metric_name, compared=compared,
+                                           title=f"{config.preset}: {config.description}"))
+        if plots:
+            paths.update(_plot.plot_all(result, out))
+    result.settings["wall_seconds"] = elapsed
+    return result, paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from jaxnn import presets
+
+    if args.list_presets:
+        for name, cfg in presets.PRESETS.items():
+            print(f"{name:16s} {cfg.description}")
+        return 0
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()
+    try:
+        config = config_from_args(args)
+        devices = None
+        if args.devices is not None:
+            import jax
+
+            if not 1 <= args.devices <= len(jax.devices()):
+                raise ValueError(f"--devices must be between 1 and {len(jax.devices())}, got {args.devices}")
+            devices = jax.devices()[: args.devices]
+        out = args.out if args.out is not None else Path("results") / config.preset
+        command = " ".join(["jaxnn-bench", *(argv if argv is not None else sys.argv[1:])])
+        result, paths = run(config, out, overwrite=args.overwrite, chunk_size=args.chunk_size, devices=devices,
+                            quiet=args.quiet, plots=not args.no_plots, command=command)
+    except ValueError as e:  # bad names / config mismatch: a clear message, no traceback
+        print(f"jaxnn-bench: error: {e}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print()
+        print(Path(paths["md"]).read_text())
+        print(f"finished in {result.settings['wall_seconds']:.1f} s")
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

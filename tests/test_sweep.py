@@ -1,0 +1,194 @@
+"""Tests for jaxnn.sweep: one compiled program, pairing, chunk invariance, LR tuning, resume, sharding."""
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxnn import models, sweep
+from jaxnn.results import ChunkStore
+from jaxnn.train import fit
+
+INITS = jax.nn.initializers
+
+
+def _data(n_train, n_test, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n_train + n_test, 8)).astype(np.float32)
+    w = rng.normal(size=(8, 3))
+    y = np.argmax(x @ w + 0.3 * rng.normal(size=(n_train + n_test, 3)), axis=1).astype(np.int32)
+    return (jnp.asarray(x[:n_train]), jnp.asarray(y[:n_train])), (jnp.asarray(x[n_train:]), jnp.asarray(y[n_train:]))
+
+
+TRAIN, TEST = _data(192, 96)
+SIZES = (8, 16, 3)
+
+
+def loss_fn(pred, y):
+    return optax.softmax_cross_entropy_with_integer_labels(pred, y).mean()
+
+
+def accuracy(pred, y):
+    return jnp.mean(jnp.argmax(pred, -1) == y)
+
+
+INIT_FN = functools.partial(models.mlp_init, layer_sizes=SIZES)
+OPT = functools.partial(optax.sgd, momentum=0.9)
+SCHEMES = [sweep.Scheme("he", INITS.he_normal()), sweep.Scheme("glorot", INITS.glorot_uniform()),
+           sweep.Scheme("zeros", INITS.zeros), sweep.Scheme("big", INITS.normal(3.0))]
+COMMON = dict(init_fn=INIT_FN, apply_fn=models.mlp_apply, loss_fn=loss_fn, optimizer=OPT, train_data=TRAIN,
+              eval_data=TEST, steps=40, batch_size=32, eval_every=10, target=0.8, metric=accuracy,
+              target_on="eval_metric", n_resamples=200)
+
+
+@pytest.fixture(scope="module")
+def base():
+    return sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2, **COMMON)
+
+
+def test_adding_schemes_and_seeds_does_not_recompile(base):
+    before = sweep.trace_count()
+    r = sweep.sweep(schemes=SCHEMES[:3], seeds=3, learning_rates=[0.05], chunk_size=2, **COMMON)
+    r2 = sweep.sweep(schemes=SCHEMES, seeds=2, learning_rates=[0.2], chunk_size=2, **COMMON)
+    assert sweep.trace_count() == before  # 9 and 8 runs, other lr: same compiled program
+    assert r.arrays["eval_loss"].shape == (3, 3, 5) and r2.arrays["eval_loss"].shape == (4, 2, 5)
+    # Seeds are paired and deterministic: the first two schemes' first two seeds equal the base sweep's.
+    np.testing.assert_array_equal(r.arrays["eval_loss"][:2, :2], base.arrays["eval_loss"])
+
+
+def test_runs_equal_an_independent_fit_with_the_same_keys(base):
+    init_keys = sweep._seed_keys(0, 0, 2)
+    data_keys = sweep._seed_keys(0, 1, 2)
+
+    @jax.jit
+    def one(p, key):
+        return fit(p, TRAIN, key=key, apply_fn=models.mlp_apply, loss_fn=loss_fn,
+                   optimizer=optax.sgd(0.05, momentum=0.9), steps=40, batch_size=32, eval_data=TEST,
+                   eval_every=10, metric=accuracy).history
+
+    for i, scheme in enumerate(SCHEMES[:2]):
+        for s in range(2):
+            p = INIT_FN(jnp.asarray(init_keys[s]), w_init=scheme.w_init, b_init=scheme.b_init)
+            h = one(p, jnp.asarray(data_keys[s]))
+            np.testing.assert_allclose(base.arrays["eval_loss"][i, s], h["eval_loss"], rtol=2e-5, atol=1e-6)
+            np.testing.assert_allclose(base.arrays["eval_metric"][i, s], h["eval_metric"], atol=1e-6)
+    # Gradient norm per layer at step 0: full-batch weight gradient, one value per layer.
+    p = INIT_FN(jnp.asarray(init_keys[0]), w_init=SCHEMES[0].w_init, b_init=SCHEMES[0].b_init)
+    g = jax.grad(lambda q: loss_fn(models.mlp_apply(q, TRAIN[0]), TRAIN[1]))(p)
+    np.testing.assert_allclose(base.arrays["grad_norm0"][0, 0], [np.linalg.norm(l["w"]) for l in g], rtol=1e-5)
+
+
+def test_chunk_size_does_not_change_results(base):
+    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=3, **COMMON)  # padded chunk
+    for k in ("eval_loss", "train_loss", "eval_metric", "grad_norm0"):
+        np.testing.assert_allclose(r.arrays[k], base.arrays[k], rtol=2e-5, atol=1e-6)
+
+
+def test_metrics_summary_and_censoring(base):
+    assert base.steps.tolist() == [0, 10, 20, 30, 40]
+    m = base.metrics
+    assert m["steps_to_target"].shape == (2, 2)
+    row = base.summary[0]
+    assert row["rank"] == 1 and row["best"] and np.isnan(row["p_value"])
+    assert {r["scheme"] for r in base.summary} == {"he", "glorot"}
+    assert all(r["learning_rate"] == pytest.approx(0.05) for r in base.summary)
+    # An unreachable target is reported, not an error: every run censored, fraction 0.
+    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2,
+                    **{**COMMON, "target": 1.01})
+    assert all(row["n_reached"] == 0 and row["frac_reached"] == 0.0 for row in r.summary)
+    assert np.isinf(r.metrics["steps_to_target"]).all()
+    # zeros never trains past chance; it ranks last against a working scheme.
+    r = sweep.sweep(schemes=[SCHEMES[0], SCHEMES[2]], seeds=2, learning_rates=[0.05], chunk_size=2, **COMMON)
+    assert r.summary[-1]["scheme"] == "zeros" and r.summary[-1]["n_reached"] == 0
+
+
+def test_learning_rate_grid_picks_a_rate_per_scheme():
+    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[1e-5, 0.1], tune_seeds=2, chunk_size=2, **COMMON)
+    # 1e-5 barely moves in 40 steps: on validation data each scheme must prefer 0.1.
+    np.testing.assert_allclose(r.learning_rates, [0.1, 0.1], rtol=1e-6)
+    assert r.tuning["arrays"]["eval_loss"].shape == (2, 2, 2, 5)
+    assert r.tuning["choice"].tolist() == [1, 1]
+    assert r.summary[0]["learning_rate"] == pytest.approx(0.1)
+
+
+def test_resume_after_interruption_gives_the_same_result(tmp_path, base):
+    store = ChunkStore(tmp_path)
+    calls = []
+
+    def boom(phase, idx):
+        calls.append(idx.tolist())
+        if len(calls) == 1:
+            raise KeyboardInterrupt("injected after chunk 1")
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2, store=store,
+                    on_chunk=boom, **COMMON)
+    assert len(list((tmp_path / "chunks").glob("*.npz"))) == 1
+    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2, store=store,
+                    on_chunk=boom, **COMMON)
+    assert calls == [[0, 1], [2, 3]]  # only the missing chunk ran
+    for k in base.arrays:
+        np.testing.assert_array_equal(r.arrays[k], base.arrays[k])
+    assert json.dumps(r.summary, default=str) == json.dumps(base.summary, default=str)
+
+
+def test_merge_along_the_compared_axis(base):
+    m = sweep.merge([base, base], names=["a/he", "a/glorot", "b/he", "b/glorot"])
+    assert m.arrays["eval_loss"].shape == (4, 2, 5) and len(m.summary) == 4
+    with pytest.raises(ValueError, match="unique"):
+        sweep.merge([base, base])
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="unique"):
+        sweep.sweep(schemes=[SCHEMES[0], SCHEMES[0]], seeds=2, learning_rates=[0.1], **COMMON)
+    with pytest.raises(ValueError, match="learning_rates"):
+        sweep.sweep(schemes=SCHEMES[:1], seeds=2, **COMMON)
+    with pytest.raises(ValueError, match="factory"):
+        sweep.sweep(schemes=SCHEMES[:1], seeds=2, learning_rates=[0.1], **{**COMMON, "optimizer": optax.sgd(0.1)})
+    with pytest.raises(ValueError, match="metric"):
+        sweep.sweep(schemes=SCHEMES[:1], seeds=2, learning_rates=[0.1], **{**COMMON, "metric": None})
+    with pytest.raises(ValueError, match="chunk_size"):
+        sweep.sweep(schemes=SCHEMES[:1], seeds=2, learning_rates=[0.1], chunk_size=0, **COMMON)
+    with pytest.raises(ValueError, match="seeds"):
+        sweep.sweep(schemes=SCHEMES[:1], seeds=0, learning_rates=[0.1], **COMMON)
+
+
+_SHARDED = textwrap.dedent("""
+    import os, sys, json
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    sys.path.insert(0, {tests!r})
+    import jax, numpy as np
+    assert len(jax.devices()) == 4, jax.devices()
+    import test_sweep as t
+    from jaxnn import sweep
+    kw = dict(t.COMMON, schemes=t.SCHEMES[:3], seeds=2, learning_rates=[0.05], chunk_size=4)
+    many = sweep.sweep(devices=jax.devices(), **kw)
+    one = sweep.sweep(devices=jax.devices()[:1], **kw)
+    out = {{}}
+    for k in ("eval_loss", "train_loss", "eval_metric", "grad_norm0"):
+        out[k] = float(np.max(np.abs(many.arrays[k] - one.arrays[k])))
+    out["steps_equal"] = bool(np.array_equal(many.metrics["steps_to_target"], one.metrics["steps_to_target"]))
+    out["ranks_equal"] = [r["scheme"] for r in many.summary] == [r["scheme"] for r in one.summary]
+    print("RESULT" + json.dumps(out))
+""")
+
+
+def test_sharded_over_four_devices_equals_single_device():
+    code = _SHARDED.format(tests=os.path.dirname(__file__))
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_PLATFORMS")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.split("RESULT")[-1])
+    assert out["steps_equal"] and out["ranks_equal"], out
+    for k in ("eval_loss", "train_loss", "eval_metric", "grad_norm0"):
+        assert out[k] <= 1e-5, out
