@@ -200,6 +200,8 @@ def compare_with_convergence(run_dir: Path, *, seeds=3, batch_size=256):
         for seed in range(seeds):
             k = jax.random.PRNGKey(seed)
             params = exp.init_fn(k, w_init=s.w_init, b_init=s.b_init)
+            if s.transform is not None:  # named whole-network schemes (lsuv, fixup, zero), as in sweep.initial_params
+                params = s.transform(jax.random.fold_in(k, 1), params)
             r = diagnostics.signal_propagation(params, exp.apply_fn, x, k, jacobian="none")
             dists.append(distortion(r))
             verdicts.append(diagnostics.verdict(r))

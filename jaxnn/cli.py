@@ -60,15 +60,17 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("what to train (override the preset)")
     g.add_argument("--dataset", help="digits, breast_cancer, diabetes or synthetic_regression")
     g.add_argument("--dataset-seed", type=int, help="seed of the train/test split")
-    g.add_argument("--model", choices=("mlp", "conv"))
-    g.add_argument("--depth", type=int, help="number of hidden layers (with --width)")
+    g.add_argument("--model", choices=("mlp", "conv", "resmlp"),
+                   help="resmlp: residual MLP, --depth blocks h + f(h) of --width units (2-layer branches)")
+    g.add_argument("--depth", type=int, help="number of hidden layers (resmlp: residual blocks) (with --width)")
     g.add_argument("--width", type=int, help="hidden width (with --depth; default: the preset's first width)")
     g.add_argument("--hidden", type=_ints, help="hidden widths, e.g. 128,128,128 (mlp) or dense widths after convs")
     g.add_argument("--channels", type=_ints, help="conv channels, e.g. 16,32")
     g.add_argument("--activation", help="relu, tanh, gelu, ... (jaxnn.activations)")
     g.add_argument("--loss", type=_specs, help="loss spec(s); several with --compare losses, e.g. 'mse, huber(delta=1.0)'")
     g.add_argument("--compare", choices=("schemes", "losses"), help="the compared axis")
-    g.add_argument("--schemes", type=_specs, help="initialization schemes: WEIGHT or WEIGHT/BIAS initializer specs")
+    g.add_argument("--schemes", type=_specs, help="initialization schemes: WEIGHT or WEIGHT/BIAS initializer specs, "
+                                                  "or named schemes lsuv, fixup (resmlp), zero (ZerO)")
     g.add_argument("--optimizer", help="optax optimizer spec without the learning rate, e.g. 'sgd(momentum=0.9)', adam")
     g.add_argument("--lr", "--learning-rates", dest="learning_rates", type=_floats,
                    help="learning rate, or a grid (e.g. 0.003,0.01,0.03): each scheme reported at its best rate, "

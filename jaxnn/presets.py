@@ -12,6 +12,19 @@ Python literals as arguments, passed straight to the factory:
   ``normal(0.01)``, ``uniform(-0.05, 0.05)``, ``orthogonal(scale=1.414)``, ``glorot_uniform/normal(0.01)``.
   The bias defaults to ``zeros``, except for ``torch_linear_default``, whose bias (like torch's ``nn.Linear``)
   is ``U(+-1/sqrt(fan_in))`` with each layer's own fan-in; a bias spec ``torch_linear_default`` means the same.
+  Named whole-network schemes (:mod:`jaxnn.schemes`, applied as a :class:`jaxnn.sweep.Scheme` ``transform``
+  after the model's init; no ``/BIAS`` part):
+
+  - ``lsuv`` / ``lsuv(tol=0.1, max_iters=10)``: LSUV (Mishkin & Matas 2016), orthogonal start rescaled layer by
+    layer to unit pre-activation variance on a fixed batch, the first :data:`LSUV_BATCH` training rows.
+    Data-dependent and *not free*: it costs up to ``L * (max_iters + 1) + 1`` forward passes of that batch per
+    run (``2L + 1`` with zero biases) before training, which the step counts of the comparison do not include
+    -- so it is not an equal-compute comparison with the per-leaf schemes (the extra cost is small next to
+    the training steps: a few dozen forward passes of 256 rows). Models: mlp, resmlp, conv.
+  - ``fixup``: Fixup (Zhang et al. 2019): classifier and last layer of every residual branch zero, other branch
+    layers He-normal scaled by ``L^(-1/(2m-2))``, zero biases. Model: resmlp only.
+  - ``zero``: ZerO (Zhao et al. 2022), deterministic identity / Hadamard weights (residual branches end in
+    zero), zero biases. Models: mlp, resmlp.
 * loss: ``jaxnn.losses`` names, e.g. ``categorical_cross_entropy``, ``mse``, ``huber(delta=1.0)``. On a
   multiclass task a regression loss (mse, mae, huber, smooth_l1, log_cosh) is applied to one-hot targets.
 * optimizer: an ``optax`` optimizer that takes ``learning_rate`` first, e.g. ``sgd(momentum=0.9)``,
@@ -30,7 +43,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Config", "PRESETS", "DEFAULT_SCHEMES", "get_preset", "parse_spec", "split_specs", "build", "Experiment"]
+__all__ = ["Config", "PRESETS", "DEFAULT_SCHEMES", "NAMED_SCHEMES", "get_preset", "parse_spec", "split_specs",
+           "build", "Experiment"]
 
 DEFAULT_SCHEMES = (
     "zeros", "ones", "normal(0.01)", "normal(1.0)", "uniform(-0.05, 0.05)", "glorot_normal", "glorot_uniform",
@@ -38,6 +52,10 @@ DEFAULT_SCHEMES = (
 )
 
 KNOWN_DATASETS = ("digits", "breast_cancer", "diabetes", "synthetic_regression")
+MODELS = ("mlp", "conv", "resmlp")
+# Named whole-network schemes (jaxnn.schemes) and the models each supports.
+NAMED_SCHEMES = {"lsuv": ("mlp", "resmlp", "conv"), "fixup": ("resmlp",), "zero": ("mlp", "resmlp")}
+LSUV_BATCH = 256  # LSUV calibrates on the first LSUV_BATCH rows of the training data
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "lion", "nadam", "adabelief")
 _REGRESSION_LOSSES = ("mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh")
 
@@ -50,8 +68,10 @@ class Config:
     description: str = ""
     dataset: str = "digits"
     dataset_seed: int = 0
-    model: str = "mlp"                 # "mlp" or "conv"
-    hidden: tuple[int, ...] = (128, 128, 128)   # mlp hidden widths (conv: dense widths after the convs)
+    model: str = "mlp"                 # "mlp", "conv" or "resmlp"
+    # mlp hidden widths (conv: dense widths after the convs; resmlp: (width,) * num_blocks, each block
+    # h <- h + f(h) with a 2-layer branch f)
+    hidden: tuple[int, ...] = (128, 128, 128)
     channels: tuple[int, ...] = (16, 32)        # conv only
     activation: str = "relu"
     compare: str = "schemes"           # the compared axis: "schemes" or "losses"
@@ -95,6 +115,14 @@ PRESETS: dict[str, Config] = {
         hidden=(64,) * 19, activation="tanh",
         schemes=("normal(1.0)", "normal(0.01)", "glorot_normal", "glorot_uniform", "lecun_normal", "orthogonal"),
         learning_rates=(0.003,), seeds=8, steps=600, target=1.0,
+    ),
+    "deep-residual": Config(
+        preset="deep-residual",
+        description="16-block residual MLP (width 64, h + f(h)): Fixup, ZerO and LSUV vs He / Glorot "
+                    "(LSUV costs extra forward passes before training)",
+        model="resmlp", hidden=(64,) * 16,
+        schemes=("he_normal", "fixup", "zero", "lsuv", "glorot_normal"),
+        learning_rates=(0.01,), seeds=8, steps=300, target=0.3,
     ),
     "loss-robustness": Config(
         preset="loss-robustness",
@@ -180,18 +208,75 @@ def _initializer(spec: str):
         factory = initializers.get(name)
     except ValueError as e:
         raise ValueError(f"unknown initializer in scheme {spec!r}; valid names: "
-                         f"{', '.join(initializers.names())}") from e
+                         f"{', '.join(initializers.names())}; named schemes: {', '.join(NAMED_SCHEMES)}") from e
     return factory(*args, **kwargs)
 
 
-def scheme(spec: str, fan_ins: Sequence[int]):
-    """A :class:`jaxnn.sweep.Scheme` from a spec (see the module docstring); ``fan_ins`` per layer (bias rule)."""
+@dataclasses.dataclass(frozen=True, eq=False)
+class _LSUV:
+    """LSUV bound to the model's apply function and a fixed calibration batch (a Scheme ``transform``)."""
+
+    apply_fn: Callable
+    batch: Any
+    tol: float = 0.1
+    max_iters: int = 10
+
+    def __call__(self, key, params):
+        from jaxnn import schemes
+
+        return schemes.lsuv(key, params, self.apply_fn, self.batch, tol=self.tol, max_iters=self.max_iters)
+
+
+def _named_scheme(spec: str, name: str, args: tuple, kwargs: dict, *, model: str, apply_fn, batch):
+    from jaxnn import schemes
+    from jaxnn.sweep import Scheme
+
+    models_ok = NAMED_SCHEMES[name]
+    if model not in models_ok:
+        raise ValueError(f"scheme {spec!r} does not support model {model!r}; {name} supports models: "
+                         f"{', '.join(models_ok)}" + (" (use --model resmlp)" if models_ok == ("resmlp",) else ""))
+    zeros = jax.nn.initializers.zeros  # placeholder weights: every named scheme overwrites them
+    if name == "lsuv":
+        unknown = set(kwargs) - {"tol", "max_iters"}
+        if args or unknown:
+            raise ValueError(f"scheme {spec!r}: lsuv takes only keyword options tol and max_iters, "
+                             f"e.g. lsuv(tol=0.1, max_iters=10)")
+        tol, max_iters = kwargs.get("tol", 0.1), kwargs.get("max_iters", 10)
+        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0.0 < tol < 1.0:
+            raise ValueError(f"scheme {spec!r}: tol must be a number in (0, 1), got {tol!r}")
+        if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
+            raise ValueError(f"scheme {spec!r}: max_iters must be a positive int, got {max_iters!r}")
+        if apply_fn is None or batch is None:
+            raise ValueError(f"scheme {spec!r} is data-dependent: it needs the model's apply_fn and a batch")
+        return Scheme(spec, zeros, zeros, _LSUV(apply_fn, batch, float(tol), int(max_iters)))
+    if args or kwargs:
+        raise ValueError(f"scheme {spec!r}: {name} takes no arguments")
+    if name == "fixup":
+        return Scheme(spec, zeros, zeros, schemes.fixup)
+    # zero: a plain initializer on an MLP, the whole-network version (zero branch ends) on a residual MLP
+    if model == "mlp":
+        return Scheme(spec, schemes.zero_initializer(), zeros)
+    return Scheme(spec, zeros, zeros, schemes.zero_init)
+
+
+def scheme(spec: str, fan_ins: Sequence[int], *, model: str = "mlp", apply_fn: Callable | None = None,
+           batch=None):
+    """A :class:`jaxnn.sweep.Scheme` from a spec (see the module docstring); ``fan_ins`` per layer (bias rule).
+
+    Named schemes (``lsuv``, ``fixup``, ``zero``; :data:`NAMED_SCHEMES`) depend on ``model``; ``lsuv`` also
+    needs ``apply_fn`` and a calibration ``batch`` of inputs. Unsupported combinations raise ``ValueError``.
+    """
     from jaxnn import initializers
     from jaxnn.sweep import Scheme
 
     parts = split_specs(spec, "/")
     if len(parts) not in (1, 2):
         raise ValueError(f"scheme {spec!r} must be 'WEIGHT' or 'WEIGHT/BIAS'")
+    name, args, kwargs = parse_spec(parts[0], "scheme")
+    if name in NAMED_SCHEMES:
+        if len(parts) != 1:
+            raise ValueError(f"scheme {spec!r}: the named scheme {name!r} sets the biases itself; drop the /BIAS part")
+        return _named_scheme(spec, name, args, kwargs, model=model, apply_fn=apply_fn, batch=batch)
     w = _initializer(parts[0])
     b_spec = parts[1] if len(parts) == 2 else (
         "torch_linear_default" if parse_spec(parts[0])[0] == "torch_linear_default" else "zeros")
@@ -292,8 +377,8 @@ def _check(config: Config):
 
     if config.dataset not in KNOWN_DATASETS:
         raise ValueError(f"unknown dataset {config.dataset!r}; valid datasets: {', '.join(KNOWN_DATASETS)}")
-    if config.model not in ("mlp", "conv"):
-        raise ValueError(f"unknown model {config.model!r}; valid models: mlp, conv")
+    if config.model not in MODELS:
+        raise ValueError(f"unknown model {config.model!r}; valid models: {', '.join(MODELS)}")
     activations.get(config.activation)
     if config.compare not in ("schemes", "losses"):
         raise ValueError(f"compare must be 'schemes' or 'losses', got {config.compare!r}")
@@ -335,6 +420,15 @@ def build(config: Config) -> Experiment:
         init_fn = _bind(models.mlp_init, layer_sizes=sizes, activation=config.activation)
         apply_fn = _bind(models.mlp_apply, activation=config.activation)
         fan_ins = sizes[:-1]
+    elif config.model == "resmlp":
+        if not config.hidden or len(set(config.hidden)) != 1:
+            raise ValueError(f"model 'resmlp' needs hidden = (width,) * num_blocks with one width and at least one "
+                             f"block (e.g. --depth 16 --width 64), got {list(config.hidden)}")
+        width, blocks = int(config.hidden[0]), len(config.hidden)
+        init_fn = _ResMLPInit(_bind(models.resmlp_init, in_dim=in_dim, width=width, num_blocks=blocks,
+                                    out_dim=out_dim, activation=config.activation))
+        apply_fn = _bind(models.resmlp_apply, activation=config.activation)
+        fan_ins = (in_dim,) + (width,) * (2 * blocks + 1)  # input, 2 layers per block, output
     else:
         side = math.isqrt(in_dim)
         if side * side != in_dim:
@@ -347,7 +441,8 @@ def build(config: Config) -> Experiment:
         chans = (1, *config.channels)
         dense = (side * side * config.channels[-1], *config.hidden)
         fan_ins = tuple(k * k * c for c in chans[:-1]) + dense
-    schemes = [scheme(s, fan_ins) for s in config.schemes]
+    lsuv_batch = jnp.asarray(ds.x_train[:LSUV_BATCH])
+    schemes = [scheme(s, fan_ins, model=config.model, apply_fn=apply_fn, batch=lsuv_batch) for s in config.schemes]
     loss_fns = {s: _loss(s, info.task, info.num_classes) for s in config.losses}
     metric = metrics.for_task(info.task)
     metric_name = {"multiclass": "accuracy", "binary": "binary_accuracy", "regression": "r2"}[info.task]
@@ -371,3 +466,28 @@ class _ConvInit:
         if isinstance(w_init, (list, tuple)):
             w_init = w_init[0]
         return self.fn(key, w_init=w_init, b_init=b_init)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ResMLPInit:
+    """resmlp_init with the sweep's ``init_fn(key, *, w_init, b_init)`` signature. resmlp_init takes one
+    initializer for all layers; a per-layer bias list (``torch_linear_default``: each layer's own fan-in) is
+    applied afterwards, layer ``i`` (in :func:`jaxnn.models.layers` order) drawing with
+    ``split(fold_in(key, 1), n_layers)[i]``. Per-layer weight lists are not supported (``ValueError``)."""
+
+    fn: Callable
+
+    def __call__(self, key, *, w_init, b_init):
+        from jaxnn import schemes
+
+        if isinstance(w_init, (list, tuple)):
+            raise ValueError("model 'resmlp' takes one weight initializer for all layers, not a per-layer list")
+        if not isinstance(b_init, (list, tuple)):
+            return self.fn(key, w_init=w_init, b_init=b_init)
+        params = self.fn(key, w_init=w_init, b_init=jax.nn.initializers.zeros)
+        n = len(schemes._layer_list(params))
+        if len(b_init) != n:
+            raise ValueError(f"b_init has {len(b_init)} entries but the residual MLP has {n} layers")
+        keys = jax.random.split(jax.random.fold_in(key, 1), n)
+        return schemes.map_layers(params, lambda i, _, layer: {
+            **layer, "b": b_init[i](keys[i], layer["b"].shape, layer["b"].dtype)})

@@ -3,8 +3,9 @@ r"""Initialization sweeps: train K schemes x S seeds (x L learning rates) with O
 The question: *for this model, activation, loss and data, which initialization converges fastest, and is the
 difference real?* Schemes differ only in the initial parameters, so a sweep
 
-1. builds the initial parameter sets first -- one small ``jit(vmap(init))`` per scheme over the seeds' init keys,
-   stacked along a *run axis* of length ``R = K * L * S``;
+1. builds the initial parameter sets first -- one eager ``vmap(init)`` per scheme over the seeds' init keys (then
+   the scheme's optional whole-network ``transform``, e.g. LSUV, Fixup, ZerO), stacked along a *run axis* of
+   length ``R = K * L * S``;
 2. trains every run with the **same** ``jit``-compiled program: :func:`jaxnn.train.fit` (one ``lax.scan``)
    ``vmap``-ped over a chunk of ``chunk_size`` runs. The run axis is cut into chunks of that fixed size (the last
    one padded with copies), and each chunk is one call of the program, so the number of schemes, seeds or
@@ -75,15 +76,24 @@ Initializer = Callable[..., Array]
 
 
 class Scheme(NamedTuple):
-    """A named initialization: a weight initializer and a bias initializer (``init(key, shape, dtype)``).
+    """A named initialization: a weight initializer and a bias initializer (``init(key, shape, dtype)``),
+    optionally followed by a whole-network ``transform``.
 
-    Either may also be a sequence with one initializer per layer (passed to the model's ``init_fn`` as is,
-    e.g. :func:`jaxnn.models.mlp_init` accepts per-layer lists).
+    Either initializer may also be a sequence with one initializer per layer (passed to the model's
+    ``init_fn`` as is, e.g. :func:`jaxnn.models.mlp_init` accepts per-layer lists).
+
+    ``transform(key, params) -> params`` (optional) rewrites the parameters ``init_fn`` built, for schemes
+    that are not per-leaf initializers: data-dependent (:func:`jaxnn.schemes.lsuv`) or depth/structure-aware
+    (:func:`jaxnn.schemes.fixup`, :func:`jaxnn.schemes.zero_init`). :func:`initial_params` applies it per run
+    with ``jax.random.fold_in(init_key, 1)`` (derived from the run's init key, so seed ``s`` still pairs
+    across schemes). It must return the same structure, shapes and dtypes as ``init_fn``: it only changes
+    the initial parameters, never the compiled training program.
     """
 
     name: str
     w_init: Any
     b_init: Any = jax.nn.initializers.zeros
+    transform: Callable | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +200,9 @@ def initial_params(init_fn: Callable, schemes: Sequence[Scheme], init_keys) -> A
     the seeds. Deliberately *not* one ``jit`` over the whole network: that compiles one large program per
     scheme (seconds each on XLA:CPU, growing with depth), and with jaxlib 0.10.2 a program holding ~30
     vmapped QR factorizations (``orthogonal`` on a 30-layer net) deadlocked on XLA:CPU.
+    A scheme's ``transform`` (if any) runs right after ``init_fn`` inside the same eager ``vmap`` over seeds:
+    ``transform(fold_in(init_key, 1), init_fn(init_key, ...))``; its output must match ``init_fn``'s
+    structure, shapes and dtypes (``ValueError`` otherwise), so every scheme feeds the same compiled program.
     Returns a pytree of host numpy arrays with leading axis ``K * S``.
     """
     init_keys = jnp.asarray(init_keys)
@@ -197,8 +210,24 @@ def initial_params(init_fn: Callable, schemes: Sequence[Scheme], init_keys) -> A
     for s in schemes:
         if not isinstance(s, Scheme):
             raise TypeError(f"schemes must be jaxnn.sweep.Scheme tuples, got {s!r}")
+        if s.transform is not None and not callable(s.transform):
+            raise TypeError(f"scheme {s.name!r}: transform must be callable(key, params) -> params or None, "
+                            f"got {s.transform!r}")
         w, b = _hashable(s.w_init), _hashable(s.b_init)
-        out.append(jax.device_get(jax.vmap(lambda k, w=w, b=b: init_fn(k, w_init=w, b_init=b))(init_keys)))
+
+        def one(k, w=w, b=b, t=s.transform, name=s.name):
+            p = init_fn(k, w_init=w, b_init=b)
+            if t is None:
+                return p
+            q = t(jax.random.fold_in(k, 1), p)
+            before = jax.tree_util.tree_structure(p), [(a.shape, a.dtype) for a in jax.tree_util.tree_leaves(p)]
+            after = jax.tree_util.tree_structure(q), [(a.shape, a.dtype) for a in jax.tree_util.tree_leaves(q)]
+            if before != after:
+                raise ValueError(f"scheme {name!r}: transform changed the parameters' structure, shapes or dtypes "
+                                 f"({before[0]} -> {after[0]}); it may only change their values")
+            return q
+
+        out.append(jax.device_get(jax.vmap(one)(init_keys)))
     return jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0), *out)
 
 

@@ -86,6 +86,8 @@ def test_bad_names_list_the_valid_ones(tmp_path, capsys):
         ([*TINY, "--dataset", "mnist"], "valid datasets: digits"),
         ([*TINY, "--loss", "cross_entropy_typo"], "valid losses: bce"),
         ([*TINY, "--optimizer", "sgdd"], "valid optimizers: sgd"),
+        ([*TINY, "--schemes", "he_normal, fixup"], "fixup supports models: resmlp"),
+        ([*TINY, "--model", "resmlp", "--hidden", "16,8"], "model 'resmlp' needs hidden"),
     ]
     for argv, expected in cases:
         assert cli.main([*argv, "--out", str(tmp_path / "x")]) == 2, argv

@@ -13,7 +13,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnn import models, sweep
+from jaxnn import models, schemes, sweep
 from jaxnn.results import ChunkStore
 from jaxnn.train import fit
 
@@ -160,6 +160,45 @@ def test_bad_inputs():
         sweep.sweep(schemes=SCHEMES[:1], seeds=2, learning_rates=[0.1], chunk_size=0, **COMMON)
     with pytest.raises(ValueError, match="seeds"):
         sweep.sweep(schemes=SCHEMES[:1], seeds=0, learning_rates=[0.1], **COMMON)
+
+
+
+# A tiny residual MLP (8 -> 8, 2 blocks, 3 classes) for the whole-network schemes (Scheme.transform).
+RES_INIT = functools.partial(models.resmlp_init, in_dim=8, width=8, num_blocks=2, out_dim=3)
+RES_COMMON = dict(COMMON, init_fn=RES_INIT, apply_fn=models.resmlp_apply, steps=20)
+RES_SCHEMES = [
+    sweep.Scheme("he", INITS.he_normal()),
+    sweep.Scheme("fixup", INITS.zeros, transform=schemes.fixup),
+    sweep.Scheme("zero", INITS.zeros, transform=schemes.zero_init),
+    sweep.Scheme("lsuv", INITS.zeros, transform=functools.partial(
+        schemes.lsuv, apply_fn=models.resmlp_apply, batch=TRAIN[0][:64])),
+]
+
+
+def test_transform_schemes_run_through_the_same_program_on_a_resmlp():
+    plain = sweep.sweep(schemes=RES_SCHEMES[:1], seeds=2, learning_rates=[0.05], chunk_size=2, **RES_COMMON)
+    before = sweep.trace_count()
+    r = sweep.sweep(schemes=RES_SCHEMES, seeds=2, learning_rates=[0.05], chunk_size=2, **RES_COMMON)
+    assert sweep.trace_count() == before  # transforms change initial values only: no recompilation
+    assert r.names == ["he", "fixup", "zero", "lsuv"] and r.arrays["eval_loss"].shape == (4, 2, 3)
+    assert np.isfinite(r.arrays["eval_loss"]).all()
+    np.testing.assert_array_equal(r.arrays["eval_loss"][0], plain.arrays["eval_loss"][0])  # pairing kept
+    # Fixup zeroes the classifier: uniform logits at step 0, loss log(3); ZerO is deterministic across seeds.
+    np.testing.assert_allclose(r.arrays["eval_loss"][1, :, 0], np.log(3.0), rtol=1e-6)
+    np.testing.assert_array_equal(r.arrays["eval_loss"][2, 0, 0], r.arrays["eval_loss"][2, 1, 0])
+    assert r.arrays["eval_loss"][1:, :, -1].max() < r.arrays["eval_loss"][1:, :, 0].max()  # they train
+
+
+def test_transform_gets_the_folded_init_key_and_must_keep_shapes():
+    keys = sweep._seed_keys(0, 0, 2)
+    p = sweep.initial_params(RES_INIT, RES_SCHEMES[1:2], keys)
+    k1 = jnp.asarray(keys[1])
+    want = schemes.fixup(jax.random.fold_in(k1, 1), RES_INIT(k1, w_init=INITS.zeros, b_init=INITS.zeros))
+    np.testing.assert_allclose(p["blocks"][0][0]["w"][1], want["blocks"][0][0]["w"], rtol=1e-6)
+    bad = sweep.Scheme("bad", INITS.zeros, transform=lambda k, q: {**q, "output": {"w": q["output"]["w"][:, :2],
+                                                                                    "b": q["output"]["b"]}})
+    with pytest.raises(ValueError, match="bad.*shapes"):
+        sweep.initial_params(RES_INIT, [bad], keys)
 
 
 _SHARDED = textwrap.dedent("""
