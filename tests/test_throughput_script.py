@@ -1,0 +1,97 @@
+"""benchmarks/throughput.py runs end to end on a tiny configuration and writes its results file.
+
+No timings are asserted (the machine is shared and noisy); the test checks the structure and sanity of what
+the script writes: every method timed once per repeat, positive finite times and ratios, the scaling cells and
+the cold/warm compilation-cache check present, and the Markdown table rendered.
+"""
+
+import json
+import math
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "throughput.py"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("throughput")
+    out = tmp / "throughput.json"
+    md = tmp / "throughput.md"
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--out", str(out), "--markdown", str(md),
+           "--cache-dir", str(tmp / "xla-cache"), "--no-torch"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(out.read_text()), md.read_text(), proc.stdout
+
+
+def _pos(v):
+    return isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+
+
+def test_environment_reported(quick_run):
+    res, _, _ = quick_run
+    env = res["environment"]
+    for key in ("platform", "cpu_count", "backend", "device_kind", "versions"):
+        assert key in env, key
+    assert {"jax", "jaxlib", "optax", "numpy", "jaxnn"} <= set(env["versions"])
+    assert env["cpu_count"] >= 1
+
+
+def test_headline_methods_and_ratios(quick_run):
+    res, _, _ = quick_run
+    h = res["headline"]
+    methods = h["methods"]
+    for name in ("ceiling", "ceiling_parallel", "loop_idiom", "scan_sequential", "jaxnn_sweep"):
+        assert name in methods, name
+    assert "torch_eager" not in methods  # --no-torch
+    n_rep = res["args"]["repeats"]
+    for name, row in methods.items():
+        assert len(row["times_s"]) == n_rep, name
+        assert all(_pos(t) for t in row["times_s"]), name
+        assert row["median_s"] == pytest.approx(sorted(row["times_s"])[len(row["times_s"]) // 2])
+        assert _pos(row["train_steps_per_s"]) and _pos(row["share_of_ceiling"]), name
+    assert methods["ceiling"]["share_of_ceiling"] == pytest.approx(1.0)
+    wl = h["workload"]
+    assert wl["training_steps"] == len(wl["schemes"]) * wl["seeds"] * wl["steps"]
+    # the analytic FLOP count: jaxnn's evaluations come on top of the training FLOPs
+    assert h["flops"]["jaxnn_total"] > h["flops"]["train"] > 0
+    r = h["ratios"]["jaxnn_sweep"]
+    assert _pos(r["loop_idiom_over_jaxnn_sweep"]) and _pos(r["ceiling_over_jaxnn_sweep"])
+    t = h["targets"]
+    assert t["method"].startswith("jaxnn") and isinstance(t["met"], bool)
+    assert t["faster_than_torch_eager"] is None
+
+
+def test_scaling_cells_and_memory(quick_run):
+    res, _, _ = quick_run
+    cells = res["scaling"]
+    assert cells, "no scaling cells"
+    for c in cells:
+        assert "error" not in c, c.get("error")
+        assert _pos(c["warm_s"]) and _pos(c["cold_s"]) and c["compile_s"] >= 0
+        assert _pos(c["train_gflops_per_s"]) and _pos(c["share_of_ceiling"]) and _pos(c["steps_per_s"])
+        assert c["peak_memory_bytes"] >= c["baseline_rss_bytes"] > 0 or c["memory_kind"] != "host_peak_rss"
+        assert c["under_cap"] is True and c["memory_cap_bytes"] == res["memory_cap_bytes"]
+        assert c["finite"] and c["runs"] == c["seeds"]
+    assert "seeds" in {c["table"] for c in cells}
+
+
+def test_compile_cache_cold_and_warm(quick_run):
+    res, _, _ = quick_run
+    cc = res["compile_cache"]
+    assert "error" not in cc["cold"] and "error" not in cc["warm"], cc
+    assert cc["entries"] > 0  # the cold process wrote the persistent cache
+    assert cc["compile_s_cold"] >= 0 and cc["compile_s_warm"] >= 0
+
+
+def test_markdown_table(quick_run):
+    res, md, stdout = quick_run
+    assert md == res["markdown"]
+    assert "| way to run the same training steps |" in md and "jaxnn sweep" in md
+    assert "| table | width | seeds |" in md
+    assert "wrote" in stdout
