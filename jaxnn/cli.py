@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--overwrite", action="store_true", help="replace results of a different config in --out")
     o.add_argument("--chunk-size", type=int, help="runs per compiled-program call (default: per backend; "
                                                   "1 per device on CPU, wide on GPU); never changes results")
+    o.add_argument("--workers", type=int, help="concurrent compiled-program calls (default: one per free core on "
+                                               "CPU, 1 on GPU/TPU); never changes results")
     o.add_argument("--devices", type=int, help="use the first N devices (default: all)")
     o.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() first (multi-host)")
     o.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -126,7 +128,8 @@ def config_from_args(args: argparse.Namespace):
     return cfg.replace(**kw)
 
 
-def run(config, out, *, overwrite: bool = False, chunk_size: int | None = None, devices=None, quiet: bool = False,
+def run(config, out, *, overwrite: bool = False, chunk_size: int | None = None, workers: int | None = None,
+        devices=None, quiet: bool = False,
         plots: bool = True, on_chunk=None, command: str | None = None):
     """Run (or resume) the benchmark ``config`` into the results directory ``out``.
 
@@ -141,7 +144,7 @@ def run(config, out, *, overwrite: bool = False, chunk_size: int | None = None, 
     out = Path(out)
     if jax.process_index() == 0:
         results.prepare_dir(out, config.to_json(), overwrite=overwrite,
-                            extra={"command": command, "execution": {"chunk_size": chunk_size, "devices":
+                            extra={"command": command, "execution": {"chunk_size": chunk_size, "workers": workers, "devices":
                                    None if devices is None else [str(d) for d in devices]}})
     store = results.ChunkStore(out)
     ds = exp.dataset
@@ -150,7 +153,7 @@ def run(config, out, *, overwrite: bool = False, chunk_size: int | None = None, 
                   steps=config.steps, batch_size=config.batch_size, eval_every=config.eval_every,
                   target=config.target, target_on=config.target_on, metric=exp.metric,
                   learning_rates=config.learning_rates, tune_seeds=config.tune_seeds, seed=config.seed,
-                  chunk_size=chunk_size, devices=devices, store=store, on_chunk=on_chunk,
+                  chunk_size=chunk_size, workers=workers, devices=devices, store=store, on_chunk=on_chunk,
                   tuning_data=None if exp.validation is None else
                   ((exp.validation.x_train, exp.validation.y_train), (exp.validation.x_test, exp.validation.y_test)))
     n_loss = len(exp.losses)
@@ -209,7 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             devices = jax.devices()[: args.devices]
         out = args.out if args.out is not None else Path("results") / config.preset
         command = " ".join(["jaxnn-bench", *(argv if argv is not None else sys.argv[1:])])
-        result, paths = run(config, out, overwrite=args.overwrite, chunk_size=args.chunk_size, devices=devices,
+        result, paths = run(config, out, overwrite=args.overwrite, chunk_size=args.chunk_size, workers=args.workers,
+                            devices=devices,
                             quiet=args.quiet, plots=not args.no_plots, command=command)
     except ValueError as e:  # bad names / config mismatch: a clear message, no traceback
         print(f"jaxnn-bench: error: {e}", file=sys.stderr)

@@ -24,7 +24,8 @@ difference real?* Schemes differ only in the initial parameters, so a sweep
 **Execution strategy** (``chunk_size``): how many runs one call of the program trains side by side. On the
 2-core CPUs we measured, wide ``vmap`` was *slower* than running runs one after another through the compiled
 program, while on a GPU a wide ``vmap`` is 10-100x faster. The default is therefore per backend: on CPU one run
-per device (``chunk_size = n_devices``), on GPU/TPU ``n_devices * min(256, next_pow2(runs per device))``.
+per device (``chunk_size = n_devices``) with ``workers`` = one thread per free core calling the program
+concurrently, on GPU/TPU ``n_devices * min(256, next_pow2(runs per device))`` and one call at a time.
 Always overridable; it never changes the results (each run is computed independently), only the speed.
 
 **Pairing**: seed ``s`` gives every scheme (and every learning rate) the same data-order key and the same init
@@ -41,9 +42,12 @@ are kept (the fixed-learning-rate view).
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import functools
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -64,6 +68,7 @@ __all__ = [
     "initial_params",
     "run_program",
     "default_chunk_size",
+    "default_workers",
     "trace_count",
     "run_metrics",
     "summarize",
@@ -175,6 +180,21 @@ def default_chunk_size(n_runs: int, devices: Sequence | None = None) -> int:
     return n_dev * min(256, 1 << (per - 1).bit_length())
 
 
+def default_workers(devices: Sequence | None = None) -> int:
+    """Concurrent calls of the compiled program: on CPU ``cores // n_devices`` (at least 1) -- XLA:CPU runs one
+    small-matmul program on about one core and releases the GIL, so two threads on two cores gave ~2x on an idle
+    machine (``benchmarks/throughput.py``); on GPU/TPU, and with several hosts (every process must issue the same
+    calls in the same order), 1."""
+    devices = list(devices) if devices is not None else jax.devices()
+    if jax.process_count() > 1 or devices[0].platform != "cpu":
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // len(devices))
+
+
 def _to_global(x, sharding):
     x = np.asarray(x)
     return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
@@ -232,15 +252,18 @@ def initial_params(init_fn: Callable, schemes: Sequence[Scheme], init_keys) -> A
 
 
 def run_program(program: Program, params, data_keys, lrs, train_data, eval_data, *, chunk_size: int | None = None,
-                devices: Sequence | None = None, store=None, phase: str = "main", progress=None,
-                on_chunk: Callable | None = None) -> dict[str, np.ndarray]:
+                devices: Sequence | None = None, workers: int | None = None, store=None, phase: str = "main",
+                progress=None, on_chunk: Callable | None = None) -> dict[str, np.ndarray]:
     """Train ``R`` runs (leading axis of ``params``, ``data_keys`` ``(R, 2)`` uint32 and ``lrs`` ``(R,)``).
 
     ``params`` may also be a zero-argument callable returning them, called only when some run is missing.
 
     The runs are processed in chunks of ``chunk_size`` (rounded up to a multiple of the device count; the last
     chunk padded with copies of its first run, whose results are dropped). Each chunk is one call of the
-    compiled program with its run axis sharded over ``devices`` (default: all devices).
+    compiled program with its run axis sharded over ``devices`` (default: all devices). ``workers`` calls run
+    concurrently from a thread pool (default :func:`default_workers`: on CPU one per core not already driven by a
+    device, else 1); results are recorded, saved and reported in run order on the calling thread, so neither
+    ``chunk_size`` nor ``workers`` changes any result.
 
     ``store`` (a :class:`jaxnn.results.ChunkStore`) makes it resumable: finished runs of ``phase`` are loaded
     instead of recomputed, and each finished chunk is saved atomically before the next starts. ``progress`` is
@@ -263,6 +286,10 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     chunk_size = n_dev * math.ceil(chunk_size / n_dev)
+    if workers is None:
+        workers = default_workers(devices)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
 
     done = store.load(phase) if store is not None else {}
     done = {r: v for r, v in done.items() if r < n_runs}
@@ -283,13 +310,16 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
         host_params = jax.tree_util.tree_map(np.asarray, params)
         t_first, n_first = None, 0  # rate measured after the first chunk (which includes the compilation)
         n_new = 0
-        for start in range(0, len(remaining), chunk_size):
-            idx = np.asarray(remaining[start:start + chunk_size])
+
+        def call(idx):  # any thread: one call of the compiled program (XLA releases the GIL while it runs)
             padded = np.concatenate([idx, np.full(chunk_size - idx.size, idx[0])])
             p = jax.tree_util.tree_map(lambda a: _to_global(a[padded], run_sh), host_params)
             out = _program_jit(program, p, _to_global(data_keys[padded], run_sh), _to_global(lrs[padded], run_sh),
                                train_g, eval_g)
-            out = {k: v[: idx.size] for k, v in _to_host(out).items()}
+            return idx, {k: v[: idx.size] for k, v in _to_host(out).items()}
+
+        def record(idx, out):  # main thread only, in run order: store, results, progress, hook
+            nonlocal t_first, n_first, n_new
             if store is not None and jax.process_index() == 0:
                 store.save(phase, idx, out)
             for i, r in enumerate(idx):
@@ -304,6 +334,21 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
                     progress.set_postfix_str(f"{rate:,.0f} steps/s")
             if on_chunk is not None:
                 on_chunk(phase, idx)
+
+        chunks = [np.asarray(remaining[s:s + chunk_size]) for s in range(0, len(remaining), chunk_size)]
+        record(*call(chunks[0]))  # compiles the program once; every later call reuses the executable
+        if workers == 1 or len(chunks) == 1:
+            for idx in chunks[1:]:
+                record(*call(idx))
+        else:
+            with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+                pending = collections.deque()
+                for idx in chunks[1:]:  # a sliding window of `workers` calls in flight, recorded in order
+                    pending.append(pool.submit(call, idx))
+                    if len(pending) >= workers:
+                        record(*pending.popleft().result())
+                while pending:
+                    record(*pending.popleft().result())
     keys = done[0].keys()
     return {k: np.stack([done[r][k] for r in range(n_runs)]) for k in keys}
 
@@ -472,6 +517,7 @@ def sweep(
     seed: int = 0,
     chunk_size: int | None = None,
     devices: Sequence | None = None,
+    workers: int | None = None,
     store=None,
     phase_prefix: str = "",
     progress: bool | Any = False,
@@ -502,7 +548,7 @@ def sweep(
         :func:`jaxnn.datasets.validation_split`): tuning runs train on the first and are scored on the second.
         Default: a seeded random 80/20 split of ``train_data``. Never the test data.
       seed: the base seed of every key stream.
-      chunk_size, devices: the execution strategy (see the module docstring); do not change results.
+      chunk_size, devices, workers: the execution strategy (see the module docstring); do not change results.
       store: a :class:`jaxnn.results.ChunkStore` for resumable runs; ``phase_prefix`` namespaces its chunks.
       progress: True for a tqdm bar (runs done, steps/s, ETA), or a tqdm-like object, or False.
       on_chunk: ``on_chunk(phase, run_index)`` after every saved chunk.
@@ -554,7 +600,7 @@ def sweep(
     elif progress is False:
         bar = None
     try:
-        common = dict(chunk_size=chunk_size, devices=devices, store=store, progress=bar, on_chunk=on_chunk)
+        common = dict(chunk_size=chunk_size, devices=devices, workers=workers, store=store, progress=bar, on_chunk=on_chunk)
         tuning = None
         if tune:
             if tuning_data is None:

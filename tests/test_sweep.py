@@ -92,6 +92,16 @@ def test_chunk_size_does_not_change_results(base):
         np.testing.assert_allclose(r.arrays[k], base.arrays[k], rtol=2e-5, atol=1e-6)
 
 
+def test_concurrent_workers_do_not_change_results_or_their_order(base):
+    seen = []
+    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=1, workers=3,
+                    on_chunk=lambda phase, idx: seen.extend(int(i) for i in idx), **COMMON)
+    assert seen == sorted(seen) == list(range(4))  # recorded in run order on the calling thread
+    for k in ("eval_loss", "train_loss", "eval_metric", "grad_norm0", "diverged_step"):
+        np.testing.assert_allclose(r.arrays[k], base.arrays[k], rtol=2e-5, atol=1e-6)
+    assert sweep.default_workers(jax.devices("cpu")) >= 1
+
+
 def test_metrics_summary_and_censoring(base):
     assert base.steps.tolist() == [0, 10, 20, 30, 40]
     m = base.metrics
@@ -158,6 +168,8 @@ def test_bad_inputs():
         sweep.sweep(schemes=SCHEMES[:1], seeds=2, learning_rates=[0.1], **{**COMMON, "metric": None})
     with pytest.raises(ValueError, match="chunk_size"):
         sweep.sweep(schemes=SCHEMES[:1], seeds=2, learning_rates=[0.1], chunk_size=0, **COMMON)
+    with pytest.raises(ValueError, match="workers"):
+        sweep.sweep(schemes=SCHEMES[:1], seeds=2, learning_rates=[0.1], workers=0, **COMMON)
     with pytest.raises(ValueError, match="seeds"):
         sweep.sweep(schemes=SCHEMES[:1], seeds=0, learning_rates=[0.1], **COMMON)
 
