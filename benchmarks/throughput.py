@@ -32,8 +32,6 @@ noise hits them alike; medians over ``--repeats`` >= 3):
      does *more* work than the baselines: it also
      evaluates the loss on the whole training set and the loss and accuracy on the test set every
      ``eval_every`` steps, and a gradient at step 0 (all counted in ``model_flops``).
-   * ``jaxnn_sweep_threads``: only while the library has no ``workers`` option -- the library's own compiled
-     program driven by a thread per core (the recommended CPU strategy, prototyped here);
    * ``jaxnn_sweep_with_init``: ``jaxnn_sweep`` plus :func:`jaxnn.sweep.initial_params` (end to end).
 
 2. **Scaling table** (one subprocess per cell, so the peak resident memory is the cell's own): width 64..1024
@@ -47,9 +45,10 @@ noise hits them alike; medians over ``--repeats`` >= 3):
    ``jax_compilation_cache_dir`` (emptied first): cold vs warm compile time.
 
 Execution strategy under test (``--strategy``): ``auto`` (the library's per-backend default), or explicit
-``--chunk-size`` / ``--workers`` / ``--cpu-devices``. ``--cpu-devices auto`` gives the XLA:CPU client one
-device per core *before JAX starts*, so the library's run-axis sharding runs independent runs on every core
-(on a GPU machine it changes nothing). Results: ``--out`` (JSON) and a Markdown table (``--markdown``).
+``--chunk-size`` / ``--workers`` / ``--cpu-devices``. By default the XLA:CPU client keeps JAX's one device and
+the library runs one compiled-program call per core from worker threads (``jaxnn.sweep.default_workers``);
+``--cpu-devices auto`` instead gives the client one device per core *before JAX starts*, so the run-axis
+sharding spreads runs over the cores (on a GPU machine it changes nothing). Results: ``--out`` (JSON) and a Markdown table (``--markdown``).
 """
 
 from __future__ import annotations
@@ -474,7 +473,7 @@ def jaxnn_initial_params(ctx):
     return ctx._jaxnn_params
 
 
-def m_jaxnn(ctx, *, chunk_size=None, workers=None, memory_cap=None, threads_prototype=False, with_init=False):
+def m_jaxnn(ctx, *, chunk_size=None, workers=None, memory_cap=None, with_init=False):
     """jaxnn's way: ``run_program`` (one compiled program for every run) on the runs' initial parameters;
     ``with_init`` also times :func:`jaxnn.sweep.initial_params` (one small compiled init per scheme)."""
     from jaxnn import sweep
@@ -484,8 +483,6 @@ def m_jaxnn(ctx, *, chunk_size=None, workers=None, memory_cap=None, threads_prot
         params = sweep.initial_params(ctx.exp.init_fn, ctx.exp.schemes, init_keys)
     else:
         params = jaxnn_initial_params(ctx)
-    if threads_prototype:
-        return _run_program_threads(program, params, data_keys, lrs, tr, ev, workers or _n_cores())
     kw = {}
     accepted = _run_program_params()
     if chunk_size is not None:
@@ -495,27 +492,6 @@ def m_jaxnn(ctx, *, chunk_size=None, workers=None, memory_cap=None, threads_prot
     if memory_cap is not None and "memory_cap" in accepted:
         kw["memory_cap"] = memory_cap
     return sweep.run_program(program, params, data_keys, lrs, tr, ev, **kw)
-
-
-def _run_program_threads(program, params, data_keys, lrs, train_data, eval_data, workers):
-    """The recommended CPU strategy, prototyped on the library's compiled program: one run per call, ``workers``
-    Python threads calling it concurrently (XLA releases the GIL while it runs). All calls use the default
-    device, so the program is compiled once (by the first call) and shared; XLA:CPU runs concurrent
-    executions of it in parallel."""
-    import jax
-    import numpy as np
-
-    from jaxnn import sweep
-
-    host = jax.tree_util.tree_map(np.asarray, params)
-    tr, ev = jax.device_put((tuple(train_data), tuple(eval_data)))
-
-    def call(r):
-        p = jax.tree_util.tree_map(lambda a: a[r:r + 1], host)
-        return jax.device_get(sweep._program_jit(program, p, data_keys[r:r + 1], lrs[r:r + 1], tr, ev))
-
-    outs = [call(0)] + _map(call, range(1, lrs.shape[0]), workers)
-    return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
 
 
 # ------------------------------------------------------------------------------------------------ environment
@@ -585,8 +561,6 @@ def headline(args, w: Workload) -> dict:
             methods["torch_eager_1thread"] = functools.partial(m_torch_eager, threads=1)
         _torch_warmup()
     methods["jaxnn_sweep"] = functools.partial(m_jaxnn, **strategy_kw)
-    if ctx.backend == "cpu" and "workers" not in _run_program_params():
-        methods["jaxnn_sweep_threads"] = functools.partial(m_jaxnn, threads_prototype=True, workers=args.workers)
     methods["jaxnn_sweep_with_init"] = functools.partial(m_jaxnn, with_init=True, **strategy_kw)
     jaxnn_initial_params(ctx)
     if args.methods:
@@ -610,7 +584,7 @@ def headline(args, w: Workload) -> dict:
     jx = "jaxnn_sweep"
     best = min((k for k in med if k.startswith("jaxnn") and not k.endswith("with_init")), key=med.get, default=None)
     ratios = {}
-    for name in (jx, "jaxnn_sweep_threads", "jaxnn_sweep_with_init"):
+    for name in (jx, "jaxnn_sweep_with_init"):
         if name not in med:
             continue
         r = {}
@@ -853,7 +827,6 @@ _LABELS = {
     "torch_eager": "PyTorch eager loop (intra-op threads = cores)",
     "torch_eager_1thread": "PyTorch eager loop (1 thread)",
     "jaxnn_sweep": "**jaxnn sweep** (library default strategy, with its evaluations)",
-    "jaxnn_sweep_threads": "**jaxnn sweep program, one run per core-thread** (with its evaluations)",
     "jaxnn_sweep_with_init": "jaxnn sweep, library default, plus its per-scheme compiled initialization",
 }
 
@@ -891,9 +864,9 @@ def build_parser():
     p.add_argument("--no-scaling", action="store_true")
     p.add_argument("--no-cache-check", action="store_true")
     g = p.add_argument_group("execution strategy (default: the library's choice for the backend)")
-    g.add_argument("--cpu-devices", default="auto",
-                   help="XLA:CPU devices, set before JAX starts: 'auto' = one per core (default), 'default' = "
-                        "JAX's own (1), or a number. No effect on GPU/TPU backends")
+    g.add_argument("--cpu-devices", default="default",
+                   help="XLA:CPU devices, set before JAX starts: 'default' = JAX's own (1; the library then runs "
+                        "one worker thread per core), 'auto' = one per core, or a number. No effect on GPU/TPU")
     g.add_argument("--chunk-size", type=int, help="runs per compiled-program call (jaxnn.sweep chunk_size)")
     g.add_argument("--workers", type=int, help="concurrent program calls (jaxnn.sweep workers, when supported)")
     g.add_argument("--memory-cap-fraction", type=float, default=0.5,
