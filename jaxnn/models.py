@@ -23,6 +23,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxnn import activations, initializers
+
 __all__ = [
     "mlp_init",
     "mlp_apply",
@@ -38,65 +40,25 @@ Array = jax.Array
 Initializer = Callable[..., Array]
 Params = Any
 
-_FALLBACK_ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
-    "relu": jax.nn.relu,
-    "tanh": jnp.tanh,
-    "sigmoid": jax.nn.sigmoid,
-    "gelu": jax.nn.gelu,
-    "selu": jax.nn.selu,
-    "silu": jax.nn.silu,
-    "swish": jax.nn.silu,
-    "elu": jax.nn.elu,
-    "softplus": jax.nn.softplus,
-    "leaky_relu": jax.nn.leaky_relu,
-    "relu6": jax.nn.relu6,
-    "linear": lambda x: x,
-    "identity": lambda x: x,
-}
-
-
 def get_activation(activation: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
     """Resolve an activation given by name (``"relu"``, ``"tanh"``, ...) or pass a callable through.
 
-    Names are resolved by ``jaxnn.activations.get`` when that module is present, else by a small table over
-    ``jax.nn``. Unknown names raise ``ValueError`` listing the known ones.
+    Names are resolved by :func:`jaxnn.activations.get` (the ``jax.nn`` functions); unknown names raise
+    ``ValueError`` listing the known ones.
     """
     if callable(activation):
         return activation
     if not isinstance(activation, str):
         raise TypeError(f"activation must be a name (str) or a callable, got {activation!r}")
-    try:
-        from jaxnn import activations as _acts  # noqa: PLC0415  (optional sibling module)
-    except ImportError:
-        _acts = None
-    if _acts is not None and hasattr(_acts, "get"):
-        return _acts.get(activation)
-    key = activation.lower()
-    if key not in _FALLBACK_ACTIVATIONS:
-        raise ValueError(
-            f"activation={activation!r} is not known; expected one of {sorted(_FALLBACK_ACTIVATIONS)}"
-        )
-    return _FALLBACK_ACTIVATIONS[key]
+    return activations.get(activation)
 
 
 def _default_w_init() -> Initializer:
-    try:
-        from jaxnn import initializers as _inits  # noqa: PLC0415
-    except ImportError:
-        _inits = None
-    if _inits is not None and hasattr(_inits, "he_normal"):
-        return _inits.he_normal()
-    return jax.nn.initializers.he_normal()
+    return initializers.he_normal()
 
 
 def _default_b_init() -> Initializer:
-    try:
-        from jaxnn import initializers as _inits  # noqa: PLC0415
-    except ImportError:
-        _inits = None
-    if _inits is not None and hasattr(_inits, "zeros"):
-        return _inits.zeros
-    return jax.nn.initializers.zeros
+    return initializers.zeros
 
 
 def _resolve_init(init, default: Callable[[], Initializer], name: str) -> Initializer:
@@ -104,9 +66,7 @@ def _resolve_init(init, default: Callable[[], Initializer], name: str) -> Initia
     if init is None:
         return default()
     if isinstance(init, str):
-        from jaxnn import initializers as _inits  # noqa: PLC0415
-
-        return _inits.get(init)()
+        return initializers.get(init)()
     if not callable(init):
         raise TypeError(f"{name} must be an initializer callable(key, shape, dtype), a name or None, got {init!r}")
     return init
