@@ -129,7 +129,6 @@ class _Carry(NamedTuple):
     params: Any
     opt_state: Any
     step: Array  # int32, number of steps taken
-    perm: Array  # the current epoch's permutation
     diverged: Array  # bool
     diverged_step: Array  # int32, -1 if never
     batch_loss_sum: Array  # sum of finite minibatch objectives since the last evaluation
@@ -163,7 +162,8 @@ def fit(
       params: initial parameters (any pytree, e.g. from :func:`jaxnn.models.mlp_init`).
       train_data: ``(x, y)`` arrays with the same leading dimension ``n``.
       key: the data-order key, kept separate from the init key so several schemes can share one data order.
-        Minibatches are shuffled epochs (see :func:`minibatch_indices`); ``batch_size <= n``.
+        Minibatches are shuffled epochs (see :func:`minibatch_indices`); ``batch_size <= n``. The whole order is
+        one ``(steps, batch_size)`` int32 index table made before the loop (4 bytes per example drawn).
       apply_fn: ``apply_fn(params, x) -> predictions``.
       loss_fn: ``loss_fn(predictions, targets) -> scalar`` (any ``jaxnn.losses`` loss with mean reduction).
       optimizer: any optax ``GradientTransformation``; LR schedules come from optax. ``fit`` calls
@@ -227,15 +227,14 @@ def fit(
             raise TypeError(f"monitor must be a jaxnn.monitor.Monitor (from jaxnn.monitor.monitor(...)), got {monitor!r}")
         optimizer = _mon.wrap_optimizer(monitor, optimizer)
 
-    per_epoch = n // batch_size
-
     def step_fn(p, s, b):
         return train_step(p, s, b, apply_fn=apply_fn, loss_fn=loss_fn, optimizer=optimizer, regularizer=regularizer)
 
-    def one_step(c: _Carry, _):
-        pos = c.step % per_epoch
-        perm = jax.lax.cond(pos == 0, lambda: _epoch_permutation(key, c.step // per_epoch, n), lambda: c.perm)
-        idx = jax.lax.dynamic_slice_in_dim(perm, pos * batch_size, batch_size)
+    # The whole data order as an (steps, batch_size) index table, computed once and fed to the scan as xs:
+    # no per-step permutation (under vmap a per-step `cond` would turn into a `select` that sorts every step).
+    order = minibatch_indices(key, n, batch_size, steps)
+
+    def one_step(c: _Carry, idx):
         batch = (jnp.take(x_train, idx, axis=0), jnp.take(y_train, idx, axis=0))
         new_params, new_opt, loss = step_fn(c.params, c.opt_state, batch)
         finite = jnp.isfinite(loss) & _all_finite(new_params)
@@ -245,7 +244,6 @@ def fit(
             params=_select(ok, new_params, c.params),
             opt_state=_select(ok, new_opt, c.opt_state),
             step=c.step + 1,
-            perm=perm,
             diverged=c.diverged | ~finite,
             diverged_step=jnp.where(newly, c.step, c.diverged_step),
             batch_loss_sum=c.batch_loss_sum + jnp.where(ok, loss, 0).astype(c.batch_loss_sum.dtype),
@@ -283,8 +281,8 @@ def fit(
         c = c._replace(batch_loss_sum=jnp.zeros_like(c.batch_loss_sum), batch_loss_count=jnp.zeros((), jnp.int32))
         return c, record
 
-    def chunk(c: _Carry, _):
-        c, _ = jax.lax.scan(one_step, c, None, length=eval_every)
+    def chunk(c: _Carry, idx):
+        c, _ = jax.lax.scan(one_step, c, idx)
         return evaluate(c)
 
     opt_state = optimizer.init(params)
@@ -292,7 +290,6 @@ def fit(
         params=params,
         opt_state=opt_state,
         step=jnp.zeros((), jnp.int32),
-        perm=_epoch_permutation(key, 0, n),  # replaced at step 0; sets the dtype
         diverged=jnp.zeros((), bool),
         diverged_step=jnp.full((), -1, jnp.int32),
         batch_loss_sum=jnp.zeros((), jnp.float32),
@@ -302,12 +299,12 @@ def fit(
     carry, first = evaluate(carry)
     n_chunks = steps // eval_every
     if n_chunks:
-        carry, rest = jax.lax.scan(chunk, carry, None, length=n_chunks)
+        carry, rest = jax.lax.scan(chunk, carry, order[: n_chunks * eval_every].reshape(n_chunks, eval_every, -1))
         records = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
     else:
         records = jax.tree_util.tree_map(lambda a: a[None], first)
     if steps % eval_every:
-        carry, _ = jax.lax.scan(one_step, carry, None, length=steps % eval_every)
+        carry, _ = jax.lax.scan(one_step, carry, order[n_chunks * eval_every:])
 
     history = dict(records)
     history["step"] = history["step"].astype(jnp.int32)
