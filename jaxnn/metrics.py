@@ -24,6 +24,12 @@ def _float_dtype(*arrays):
     return jnp.result_type(*(a.dtype for a in arrays), jnp.float32)
 
 
+def _check_same_shape(fn, a_name, a, b_name, b):
+    if a.shape != b.shape:
+        raise ValueError(f"{fn}: {a_name} shape {a.shape} and {b_name} shape {b.shape} must be equal "
+                         "(e.g. both (N, 1)); refusing to broadcast")
+
+
 def _check_floating(name, x):
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"{name} must be a floating-point array, got dtype {x.dtype}")
@@ -73,10 +79,7 @@ def binary_accuracy(logits, labels, *, threshold=0.0):
     """
     logits, labels = jnp.asarray(logits), jnp.asarray(labels)
     _check_floating("logits", logits)
-    if logits.shape != labels.shape:
-        raise ValueError(
-            f"binary_accuracy: logits shape {logits.shape} and labels shape {labels.shape} must be equal "
-            "(e.g. both (N, 1)); refusing to broadcast")
+    _check_same_shape("binary_accuracy", "logits", logits, "labels", labels)
     return jnp.mean((logits > threshold) == (labels > 0.5), dtype=jnp.float32)
 
 
@@ -96,10 +99,7 @@ def r2(predictions, targets):
     """
     predictions, targets = jnp.asarray(predictions), jnp.asarray(targets)
     _check_floating("predictions", predictions)
-    if predictions.shape != targets.shape:
-        raise ValueError(
-            f"r2: predictions shape {predictions.shape} and targets shape {targets.shape} must be equal "
-            "(e.g. both (N, 1)); refusing to broadcast")
+    _check_same_shape("r2", "predictions", predictions, "targets", targets)
     if predictions.ndim < 1 or predictions.shape[0] < 2:
         raise ValueError(f"r2: needs at least 2 samples along axis 0, got shape {predictions.shape}")
     dtype = _float_dtype(predictions, targets)
