@@ -1,7 +1,8 @@
 """Speed of jaxnn.initializers against jax.nn.initializers, side by side in one run.
 
-1. ``orthogonal`` on an N x N matrix (default N = 4096): jaxnn's blocked
-   Gram-Schmidt (BCGS2) vs jax's Householder QR; also checks max|W^T W - I|.
+1. ``orthogonal`` on an N x N matrix (default N = 4096): jaxnn's random
+   reflectors accumulated in GEMMs (Stewart 1980) vs jax's Householder QR of a
+   Gaussian (LAPACK geqrf + orgqr); also checks max|W^T W - I|.
    Target: jaxnn >= 4x faster on CPU, orthogonal to < 1e-4.
 2. ``he_normal`` over a ~100M-parameter pytree (24 dense (2048, 2048) weights).
    Target: jaxnn within 1.1x of jax.
@@ -11,7 +12,7 @@ Each call is the eager call a user makes (``init(key, shape)``); the first call
 fresh keys, alternating jax and jaxnn, and their medians. Prints the machine,
 the versions, medians and ratios, and writes them as JSON.
 
-    python benchmarks/initializers.py               # full run, repeats=3
+    python benchmarks/initializers.py               # full run, repeats=5
     python benchmarks/initializers.py --quick       # N = 1024, ~10M parameters
 """
 
@@ -90,10 +91,7 @@ def bench_orthogonal(n: int, repeats: int) -> dict:
     w = init(jax.random.key(0), (n, n), jnp.float32)
     gram = jnp.matmul(w.T, w, precision=jax.lax.Precision.HIGHEST)
     res[name]["max_abs_WtW_minus_I"] = float(jnp.max(jnp.abs(gram - eye)))
-  w_jax = cases["jax"](jax.random.key(0), (n, n))
-  w_jnn = cases["jaxnn"](jax.random.key(0), (n, n))
   return {"shape": [n, n], "results": res,
-          "max_abs_diff_vs_jax_same_key": float(jnp.max(jnp.abs(w_jax - w_jnn))),
           "speedup_jaxnn_vs_jax_median": res["jax"]["median_s"] / res["jaxnn"]["median_s"],
           "speedup_jaxnn_vs_jax_first_call": res["jax"]["first_call_s"] / res["jaxnn"]["first_call_s"]}
 
@@ -118,7 +116,7 @@ def bench_he_normal_tree(n_layers: int, width: int, repeats: int) -> dict:
 def main(argv=None) -> dict:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--quick", action="store_true", help="N=1024 and ~10M parameters")
-  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--repeats", type=int, default=5)
   parser.add_argument("--n", type=int, default=None, help="orthogonal size (default 4096)")
   parser.add_argument("--out", type=Path,
                       default=Path(__file__).resolve().parent / "results" / "initializers.json")
@@ -144,8 +142,7 @@ def main(argv=None) -> dict:
         f"{o['speedup_jaxnn_vs_jax_median']:.1f}x faster "
         f"(first call {o['speedup_jaxnn_vs_jax_first_call']:.1f}x); "
         f"max|W^T W - I| jaxnn {o['results']['jaxnn']['max_abs_WtW_minus_I']:.2e}, "
-        f"jax {o['results']['jax']['max_abs_WtW_minus_I']:.2e}; "
-        f"max|W_jaxnn - W_jax| same key {o['max_abs_diff_vs_jax_same_key']:.2e}")
+        f"jax {o['results']['jax']['max_abs_WtW_minus_I']:.2e}")
   print(f"  he_normal {h['n_params'] / 1e6:.0f}M params: jax median "
         f"{h['results']['jax']['median_s']:.2f} s, jaxnn median "
         f"{h['results']['jaxnn']['median_s']:.2f} s -> ratio jaxnn/jax "

@@ -236,91 +236,96 @@ def test_named_schemes_equal_jax_in_float32(ours, ref):
 
 
 @pytest.mark.parametrize("shape, column_axis", [
-    ((64, 32), -1), ((32, 64), -1), ((3, 3, 8, 16), -1), ((20, 30), 0), ((4, 6, 5), 1),
+    ((64, 32), -1), ((32, 64), -1), ((3, 3, 8, 16), -1), ((20, 30), 0), ((4, 6, 5), 1), ((7, 7), -1),
 ])
-def test_orthogonal_equals_jax_and_is_orthogonal(shape, column_axis):
+def test_orthogonal_is_orthogonal_with_jax_layout(shape, column_axis):
   ours = I.orthogonal(scale=1.5, column_axis=column_axis)(KEY, shape, F32)
-  ref = jax.nn.initializers.orthogonal(scale=1.5, column_axis=column_axis)(KEY, shape, F32)
-  np.testing.assert_allclose(ours, ref, atol=1e-5)
+  assert ours.shape == shape and ours.dtype == F32
   m = jnp.moveaxis(ours, column_axis, -1).reshape(-1, shape[column_axis]) / 1.5
   gram = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T
   np.testing.assert_allclose(gram, np.eye(gram.shape[0]), atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(3, 4, 8), (3, 3, 4, 8), (4, 4, 4, 8), (2, 3, 3, 4, 4)])
-def test_delta_orthogonal_equals_jax(shape):
+def test_delta_orthogonal_centre_tap_is_orthogonal(shape):
   ours = I.delta_orthogonal(scale=2.0)(KEY, shape, F32)
-  ref = jax.nn.initializers.delta_orthogonal(scale=2.0)(KEY, shape, F32)
-  np.testing.assert_allclose(ours, ref, atol=1e-5)
-  centre = tuple((k - 1) // 2 for k in shape[:-2])
+  centre = tuple((k - 1) // 2 for k in shape[:-2])  # jax's centre tap
   q = ours[centre] / 2.0
   np.testing.assert_allclose(q @ q.T, np.eye(shape[-2]), atol=1e-5)
   assert float(jnp.abs(ours).sum()) == pytest.approx(float(jnp.abs(ours[centre]).sum()), rel=1e-6)
 
 
 # --------------------------------------------------------------------------- #
-# The blocked orthogonalization
+# Haar sampling by random reflectors (Stewart 1980)
 # --------------------------------------------------------------------------- #
-_blocked = jax.jit(I._orthonormal_columns, static_argnums=1)
-_householder = jax.jit(I._householder_q)
+def test_wy_factor_gives_the_product_of_reflectors():
+  v = jax.random.normal(KEY, (2, 9, 5), jnp.float64 if jax.config.jax_enable_x64 else F32)
+  v = v / jnp.linalg.norm(v, axis=1, keepdims=True)
+  t = I._wy_factor(jnp.einsum("...ri,...rj->...ij", v, v))
+  for vb, tb in zip(np.asarray(v, np.float64), np.asarray(t, np.float64)):
+    want = np.eye(9)
+    for i in range(5):
+      want = want @ (np.eye(9) - 2 * np.outer(vb[:, i], vb[:, i]))
+    np.testing.assert_allclose(np.eye(9) - vb @ tb @ vb.T, want, atol=1e-5)
+    assert np.all(np.tril(tb, -1) == 0)
 
 
-@pytest.mark.parametrize("shape, block", [((300, 200), 32)])
-def test_blocked_orthonormalization_is_the_qr_factor(shape, block):
-  z = jax.random.normal(KEY, shape)
-  q = _blocked(z, block)
-  n = shape[1]
-  np.testing.assert_allclose(q.T @ q, np.eye(n), atol=1e-5)
-  r = np.asarray(q.T @ z, dtype=np.float64)  # R = Q^T z: upper triangular, positive diagonal
-  assert np.abs(np.tril(r, -1)).max() < 1e-3 * np.abs(r).max()
-  assert np.all(np.diag(r) > 0)
-  np.testing.assert_allclose(q, _householder(z), atol=2e-4)
-  q_all = jax.jit(lambda z: I._orthonormal_columns(z, block, reorthogonalize="all"))(z)
-  np.testing.assert_allclose(q_all, q, atol=2e-4)
-  np.testing.assert_allclose(q_all.T @ q_all, np.eye(n), atol=1e-5)
+def _haar_samples(n, k, block, reps):
+  keys = jax.random.split(KEY, reps)
+  return np.asarray(jax.jit(jax.vmap(lambda kk: I._haar_columns(kk, n, k, F32, block)))(keys), np.float64)
 
 
-def test_panel_widths():
-  for n, block in [(4096, 128), (300, 128), (4100, 128), (200, 16), (37, 8)]:
-    widths = I._panel_widths(n, block, 4)
-    assert sum(widths) == n
-    rest = n
-    for w in widths[:-1]:  # every Cholesky-QR panel has >= 2x its width left (itself included)
-      assert rest >= 2 * w and w <= block
-      rest -= w
-    assert widths[-1] < 2 * 4
+@pytest.mark.parametrize("n, k, block", [(12, 12, 4), (13, 13, 4), (10, 6, 4), (9, 9, 16)])
+def test_haar_columns_are_orthonormal(n, k, block):
+  q = _haar_samples(n, k, block, 4)
+  np.testing.assert_allclose(np.einsum("rmi,rmj->rij", q, q), np.broadcast_to(np.eye(k), (4, k, k)), atol=1e-5)
 
 
-def test_blocked_orthonormalization_survives_ill_conditioning():
-  n = 256
-  k1, k2 = jax.random.split(KEY)
-  u = _householder(jax.random.normal(k1, (n, n)))
-  v = _householder(jax.random.normal(k2, (n, n)))
-  z = (u * jnp.logspace(0, -6.5, n)) @ v.T  # condition number ~3e6, beyond float32 Cholesky-QR
-  q = jax.jit(lambda z: I._orthonormal_columns(z, 32, reorthogonalize="all"))(z)
-  assert bool(jnp.all(jnp.isfinite(q)))
-  assert float(jnp.abs(q.T @ q - jnp.eye(n)).max()) < 1e-4
+@pytest.mark.parametrize("n, block", [(16, 4), (7, 2)])
+def test_haar_columns_moments_match_haar(n, block):
+  """Closed-form Haar O(n) moments, several reflector blocks: E[tr Q] = 0, E[tr(Q)^2] = 1 (Diaconis &
+  Shahshahani 1994), and the first column uniform on the sphere: E[Q_00^2] = 1/n, E[Q_00^4] = 3/(n(n+2)).
+  Dropping the sign matrix D makes E[tr Q] = -n + ...: far outside these tolerances."""
+  reps = 4000
+  q = _haar_samples(n, n, block, reps)
+  tr = np.trace(q, axis1=1, axis2=2)
+  assert abs(tr.mean()) < SIGMAS * tr.std() / math.sqrt(reps)
+  tr2 = tr**2
+  assert abs(tr2.mean() - 1.0) < SIGMAS * tr2.std() / math.sqrt(reps)
+  for power, want in ((2, 1 / n), (4, 3 / (n * (n + 2)))):
+    x = q[:, 0, 0]**power
+    assert abs(x.mean() - want) < SIGMAS * x.std() / math.sqrt(reps), (power, x.mean(), want)
+  # an entry deep in the last block has the same law as the first (Haar is permutation invariant)
+  x = q[:, -1, -1]**2
+  assert abs(x.mean() - 1 / n) < SIGMAS * x.std() / math.sqrt(reps)
 
 
-def test_blocked_orthogonal_is_haar():
-  """Haar O(n): E[tr Q] = 0 and E[tr(Q)^2] = 1. Without the sign fix E[tr Q] != 0."""
-  n, reps = 16, 3000
-  zs = jax.random.normal(KEY, (reps, n, n))
-  q = jax.jit(jax.vmap(lambda z: I._orthonormal_columns(z, 4, min_block=2)))(zs)
-  tr = np.asarray(jnp.trace(q, axis1=-2, axis2=-1), dtype=np.float64)
-  assert abs(tr.mean()) < SIGMAS / math.sqrt(reps)
-  assert abs((tr**2).mean() - 1.0) < SIGMAS * math.sqrt(2.0 / reps) * 1.5
-  q_raw = jax.vmap(lambda z: jnp.linalg.qr(z)[0])(zs)  # unsigned: not Haar
-  tr_raw = np.asarray(jnp.trace(q_raw, axis1=-2, axis2=-1))
-  assert abs(tr_raw.mean()) > SIGMAS / math.sqrt(reps)
+def test_haar_semi_orthogonal_frame_moments():
+  """First k columns of Haar O(n): E[Q Q^T] = (k/n) I."""
+  n, k, reps = 10, 6, 3000
+  q = _haar_samples(n, k, 4, reps)
+  qqt = np.einsum("rik,rjk->rij", q, q)
+  mean, err = qqt.mean(0), qqt.std(0) / math.sqrt(reps)
+  assert np.all(np.abs(mean - k / n * np.eye(n)) < SIGMAS * err + 1e-9)
 
 
-def test_orthogonal_large_path_through_public_api(monkeypatch):
-  monkeypatch.setattr(I, "_ORTHO_BLOCK", 128)  # so that (320, 300) takes the blocked path
-  w = I.orthogonal()(KEY, (320, 300))
-  np.testing.assert_allclose(w.T @ w, np.eye(300), atol=1e-5)
-  ref = jax.nn.initializers.orthogonal()(KEY, (320, 300), F32)
-  np.testing.assert_allclose(w, ref, atol=1e-4)
+def test_orthogonal_distribution_matches_jax():
+  """Same law as jax.nn.initializers.orthogonal (both Haar): the mean of Q_00^2 and of tr(Q)^2 agree."""
+  n, reps = 8, 3000
+  keys = jax.random.split(jax.random.key(7), reps)
+  ours = np.asarray(jax.vmap(lambda kk: I.orthogonal()(kk, (n, n)))(keys), np.float64)
+  ref = np.asarray(jax.vmap(lambda kk: jax.nn.initializers.orthogonal()(kk, (n, n)))(keys), np.float64)
+  for f in (lambda q: q[:, 0, 0]**2, lambda q: np.trace(q, axis1=1, axis2=2)**2):
+    a, b = f(ours), f(ref)
+    assert abs(a.mean() - b.mean()) < SIGMAS * math.sqrt(a.var() / reps + b.var() / reps)
+
+
+def test_orthogonal_multi_block_path_through_public_api(monkeypatch):
+  monkeypatch.setattr(I, "_ORTHO_BLOCK", 64)  # so that (320, 200) takes 4 blocks, the last one narrower
+  w = I.orthogonal()(KEY, (320, 200))
+  np.testing.assert_allclose(w.T @ w, np.eye(200), atol=1e-5)
+  w2 = I.orthogonal()(KEY, (200, 320))
+  np.testing.assert_allclose(w2 @ w2.T, np.eye(200), atol=1e-5)
 
 
 # --------------------------------------------------------------------------- #
