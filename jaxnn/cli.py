@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--eval-every", type=int, help="evaluation interval in steps")
     g.add_argument("--target", type=float, help="convergence target (loss at or below / metric at or above)")
     g.add_argument("--target-on", choices=("eval_loss", "train_loss", "eval_metric"))
+    g.add_argument("--train-loss", choices=("batch", "full"),
+                   help="train_loss curve: running mean of the minibatch losses (default, free) or the exact loss "
+                        "on the whole training set (one extra forward pass over it per evaluation)")
     g.add_argument("--seed", type=int, help="base seed of the init and data-order key streams")
     o = p.add_argument_group("where and how")
     o.add_argument("--out", type=Path, help="results directory (default: results/<preset>)")
@@ -105,7 +108,7 @@ def config_from_args(args: argparse.Namespace):
     kw = {}
     for name in ("dataset", "dataset_seed", "model", "activation", "compare", "schemes", "optimizer",
                  "learning_rates", "seeds", "tune_seeds", "steps", "batch_size", "eval_every", "target",
-                 "target_on", "seed", "channels"):
+                 "target_on", "train_loss", "seed", "channels"):
         v = getattr(args, name, None)
         if v is not None:
             kw[name] = v
@@ -151,7 +154,7 @@ def run(config, out, *, overwrite: bool = False, chunk_size: int | None = None, 
     common = dict(init_fn=exp.init_fn, apply_fn=exp.apply_fn, optimizer=exp.optimizer,
                   train_data=(ds.x_train, ds.y_train), eval_data=(ds.x_test, ds.y_test), seeds=config.seeds,
                   steps=config.steps, batch_size=config.batch_size, eval_every=config.eval_every,
-                  target=config.target, target_on=config.target_on, metric=exp.metric,
+                  target=config.target, target_on=config.target_on, train_loss=config.train_loss, metric=exp.metric,
                   learning_rates=config.learning_rates, tune_seeds=config.tune_seeds, seed=config.seed,
                   chunk_size=chunk_size, workers=workers, devices=devices, store=store, on_chunk=on_chunk,
                   tuning_data=None if exp.validation is None else

@@ -86,6 +86,7 @@ class Config:
     eval_every: int = 10
     target: float = 0.3
     target_on: str = "eval_loss"       # "eval_loss", "train_loss" or "eval_metric"
+    train_loss: str = "batch"          # the train_loss curve: "batch" (running minibatch mean) or "full"
     seed: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -391,6 +392,8 @@ def _check(config: Config):
         raise ValueError(f"comparing losses needs exactly one scheme, got {list(config.schemes)}")
     if config.target_on not in ("eval_loss", "train_loss", "eval_metric"):
         raise ValueError(f"target_on must be eval_loss, train_loss or eval_metric, got {config.target_on!r}")
+    if config.train_loss not in ("batch", "full"):
+        raise ValueError(f"train_loss must be batch or full, got {config.train_loss!r}")
     if config.compare == "losses" and config.target_on != "eval_metric":
         raise ValueError("comparing losses needs target_on='eval_metric' (loss values of different losses "
                          "are not comparable)")

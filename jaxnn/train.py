@@ -37,11 +37,22 @@ class FitResult(NamedTuple):
 
 
 def _objective(params, batch, apply_fn, loss_fn, regularizer):
+    return _objective_and_loss(params, batch, apply_fn, loss_fn, regularizer)[0]
+
+
+def _objective_and_loss(params, batch, apply_fn, loss_fn, regularizer):
+    """``(objective, data loss)``: the loss plus the regularizer, and the loss alone."""
     x, y = batch
     loss = loss_fn(apply_fn(params, x), y)
-    if regularizer is not None:
-        loss = loss + regularizer(params)
-    return loss
+    return (loss if regularizer is None else loss + regularizer(params)), loss
+
+
+def _step(params, opt_state, batch, apply_fn, loss_fn, optimizer, regularizer):
+    """:func:`train_step` that also returns the data loss (the objective without the regularizer)."""
+    (objective, loss), grads = jax.value_and_grad(_objective_and_loss, has_aux=True)(
+        params, batch, apply_fn, loss_fn, regularizer)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, objective, loss
 
 
 def train_step(
@@ -60,9 +71,8 @@ def train_step(
     Pure (built on ``jax.value_and_grad`` and optax); returns ``(params', opt_state', L(p))`` where the loss
     is the objective at the parameters *before* the update.
     """
-    loss, grads = jax.value_and_grad(_objective)(params, batch, apply_fn, loss_fn, regularizer)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
+    params, opt_state, objective, _ = _step(params, opt_state, batch, apply_fn, loss_fn, optimizer, regularizer)
+    return params, opt_state, objective
 
 
 # ------------------------------------------------------------------------------------------ data order
@@ -132,6 +142,7 @@ class _Carry(NamedTuple):
     diverged: Array  # bool
     diverged_step: Array  # int32, -1 if never
     batch_loss_sum: Array  # sum of finite minibatch objectives since the last evaluation
+    data_loss_sum: Array  # the same for the data loss alone (no regularizer)
     batch_loss_count: Array
     monitor_state: Any
 
@@ -151,6 +162,7 @@ def fit(
     metric: Callable[[Array, Array], Array] | None = None,
     monitor=None,
     regularizer: Callable[[Params], Array] | None = None,
+    train_loss: str = "full",
 ) -> FitResult:
     """Train ``params`` for ``steps`` minibatch steps inside one ``jax.lax.scan``.
 
@@ -179,6 +191,11 @@ def fit(
       regularizer: optional ``regularizer(params) -> scalar`` added to the training objective (e.g.
         ``jaxnn.regularizers.penalty(l2_weights=1e-4)``); it is *not* included in ``train_loss`` /
         ``eval_loss`` (it is in ``batch_loss``).
+      train_loss: what ``history["train_loss"]`` holds. ``"full"`` (default): ``loss_fn`` on the whole
+        training set at the evaluated parameters, exact but one extra forward pass over the training set per
+        evaluation (+33% of the FLOPs of the default benchmark). ``"batch"``: the mean ``loss_fn`` of the
+        minibatches trained on since the previous evaluation (Keras' reported loss; no extra pass), and at
+        entry 0 the loss of the first minibatch at the initial parameters.
 
     Returns:
       :class:`FitResult` ``(params, opt_state, history)``. ``history`` holds one entry per evaluation, at
@@ -186,8 +203,8 @@ def fit(
       initial parameters):
 
       * ``"step"`` int32 ``(n_eval,)``;
-      * ``"train_loss"`` ``(n_eval,)``: ``loss_fn`` on the *whole* training set at those parameters (no
-        regularizer, no minibatch noise);
+      * ``"train_loss"`` ``(n_eval,)``: with ``train_loss="full"``, ``loss_fn`` on the *whole* training set at
+        those parameters (no regularizer, no minibatch noise); with ``"batch"``, see ``train_loss`` above;
       * ``"eval_loss"``, ``"eval_metric"`` ``(n_eval,)``: on ``eval_data`` (NaN without eval data / metric);
         losses keep the loss dtype, the metric is at least float32;
       * ``"batch_loss"`` ``(n_eval,)``: mean training objective (with regularizer) of the finite minibatch
@@ -219,6 +236,8 @@ def fit(
         raise TypeError(f"key must be a PRNG key (jax.random.key / PRNGKey), got dtype {key.dtype} shape {key.shape}")
     if eval_data is not None:
         x_eval, y_eval = _check_data(eval_data, "eval_data")
+    if train_loss not in ("full", "batch"):
+        raise ValueError(f"train_loss must be 'full' or 'batch', got {train_loss!r}")
 
     if monitor is not None:
         from jaxnn import monitor as _mon  # noqa: PLC0415
@@ -227,16 +246,14 @@ def fit(
             raise TypeError(f"monitor must be a jaxnn.monitor.Monitor (from jaxnn.monitor.monitor(...)), got {monitor!r}")
         optimizer = _mon.wrap_optimizer(monitor, optimizer)
 
-    def step_fn(p, s, b):
-        return train_step(p, s, b, apply_fn=apply_fn, loss_fn=loss_fn, optimizer=optimizer, regularizer=regularizer)
-
     # The whole data order as an (steps, batch_size) index table, computed once and fed to the scan as xs:
     # no per-step permutation (under vmap a per-step `cond` would turn into a `select` that sorts every step).
     order = minibatch_indices(key, n, batch_size, steps)
 
     def one_step(c: _Carry, idx):
         batch = (jnp.take(x_train, idx, axis=0), jnp.take(y_train, idx, axis=0))
-        new_params, new_opt, loss = step_fn(c.params, c.opt_state, batch)
+        new_params, new_opt, loss, data_loss = _step(c.params, c.opt_state, batch, apply_fn, loss_fn, optimizer,
+                                                     regularizer)
         finite = jnp.isfinite(loss) & _all_finite(new_params)
         ok = finite & ~c.diverged
         newly = ~finite & ~c.diverged
@@ -247,13 +264,23 @@ def fit(
             diverged=c.diverged | ~finite,
             diverged_step=jnp.where(newly, c.step, c.diverged_step),
             batch_loss_sum=c.batch_loss_sum + jnp.where(ok, loss, 0).astype(c.batch_loss_sum.dtype),
+            data_loss_sum=c.data_loss_sum + jnp.where(ok, data_loss, 0).astype(c.data_loss_sum.dtype),
             batch_loss_count=c.batch_loss_count + ok.astype(jnp.int32),
         ), None
 
-    def evaluate(c: _Carry):
+    loss_dtype = jax.eval_shape(lambda: loss_fn(apply_fn(params, x_train), y_train)).dtype
+
+    def evaluate(c: _Carry, first: bool = False):
         p = c.params
-        train_loss = loss_fn(apply_fn(p, x_train), y_train)
-        nan = jnp.full((), jnp.nan, jnp.result_type(train_loss))
+        if train_loss == "full":
+            train_value = loss_fn(apply_fn(p, x_train), y_train)
+        elif first:  # the first minibatch at the initial parameters
+            train_value = loss_fn(apply_fn(p, jnp.take(x_train, order[0], axis=0)), jnp.take(y_train, order[0], axis=0))
+        else:
+            train_value = c.data_loss_sum / jnp.maximum(c.batch_loss_count, 1)
+            train_value = jnp.where(c.batch_loss_count > 0, train_value, jnp.nan)
+        nan = jnp.full((), jnp.nan, loss_dtype)
+        train_value = train_value.astype(loss_dtype)
         if eval_data is not None:
             pred = apply_fn(p, x_eval)
             eval_loss = loss_fn(pred, y_eval).astype(nan.dtype)
@@ -264,7 +291,7 @@ def fit(
                                jnp.nan).astype(nan.dtype)
         record = {
             "step": c.step,
-            "train_loss": train_loss,
+            "train_loss": train_value,
             "eval_loss": eval_loss,
             "eval_metric": eval_metric,
             "batch_loss": batch_loss,
@@ -278,7 +305,8 @@ def fit(
             )
             record["monitor"] = stats
             c = c._replace(monitor_state=mstate, opt_state=opt_state)
-        c = c._replace(batch_loss_sum=jnp.zeros_like(c.batch_loss_sum), batch_loss_count=jnp.zeros((), jnp.int32))
+        c = c._replace(batch_loss_sum=jnp.zeros_like(c.batch_loss_sum), data_loss_sum=jnp.zeros_like(c.data_loss_sum),
+                       batch_loss_count=jnp.zeros((), jnp.int32))
         return c, record
 
     def chunk(c: _Carry, idx):
@@ -293,10 +321,11 @@ def fit(
         diverged=jnp.zeros((), bool),
         diverged_step=jnp.full((), -1, jnp.int32),
         batch_loss_sum=jnp.zeros((), jnp.float32),
+        data_loss_sum=jnp.zeros((), jnp.float32),
         batch_loss_count=jnp.zeros((), jnp.int32),
         monitor_state=_mon.init_state(monitor, params) if monitor is not None else None,
     )
-    carry, first = evaluate(carry)
+    carry, first = evaluate(carry, first=True)
     n_chunks = steps // eval_every
     if n_chunks:
         carry, rest = jax.lax.scan(chunk, carry, order[: n_chunks * eval_every].reshape(n_chunks, eval_every, -1))

@@ -86,6 +86,22 @@ def test_runs_equal_an_independent_fit_with_the_same_keys(base):
     np.testing.assert_allclose(base.arrays["grad_norm0"][0, 0], [np.linalg.norm(l["w"]) for l in g], rtol=1e-5)
 
 
+def test_train_loss_full_only_changes_the_train_loss_curve(base):
+    """The default train_loss="batch" is the running minibatch mean; "full" the exact training-set loss.
+    Everything else (and so the ranking) is identical."""
+    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], train_loss="full", **COMMON)
+    for k in ("eval_loss", "eval_metric", "grad_norm0"):  # another compiled program: rounding may differ
+        np.testing.assert_allclose(r.arrays[k], base.arrays[k], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(r.arrays["diverged_step"], base.arrays["diverged_step"])
+    assert base.settings["train_loss"] == "batch" and r.settings["train_loss"] == "full"
+    assert not np.allclose(r.arrays["train_loss"], base.arrays["train_loss"])
+    p = INIT_FN(jnp.asarray(sweep._seed_keys(0, 0, 2)[0]), w_init=SCHEMES[0].w_init, b_init=SCHEMES[0].b_init)
+    np.testing.assert_allclose(r.arrays["train_loss"][0, 0, 0], loss_fn(models.mlp_apply(p, TRAIN[0]), TRAIN[1]),
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="train_loss must be 'batch' or 'full'"):
+        sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], train_loss="all", **COMMON)
+
+
 def test_chunk_size_does_not_change_results(base):
     r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=3, **COMMON)  # padded chunk
     for k in ("eval_loss", "train_loss", "eval_metric", "grad_norm0"):

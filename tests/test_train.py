@@ -126,6 +126,33 @@ def test_fit_equals_python_loop_and_reduces_loss():
     assert h["eval_metric"][-1] > 0.8
 
 
+def test_train_loss_batch_is_the_running_minibatch_mean_without_the_regularizer():
+    """train_loss="batch": entry 0 = first minibatch at the initial params; entry i = mean data loss of the
+    minibatches since entry i-1, replayed by hand; the regularizer is in batch_loss only; training unchanged."""
+    opt = optax.sgd(0.2, momentum=0.9)
+    reg = lambda p: 1e-2 * sum(jnp.sum(jnp.square(l["w"])) for l in p)  # noqa: E731
+    kw = dict(key=DATA_KEY, optimizer=opt, eval_data=(XE, YE), regularizer=reg)
+    r = FIT(init(), (X, Y), train_loss="batch", **kw)
+    full = FIT(init(), (X, Y), **kw)
+    assert_trees_close(r.params, full.params, rtol=0, atol=0)
+    for k in ("eval_loss", "batch_loss"):
+        np.testing.assert_array_equal(r.history[k], full.history[k])
+    idx = train.minibatch_indices(DATA_KEY, N, 16, 60)
+    np.testing.assert_allclose(r.history["train_loss"][0], ce(APPLY(init(), X[idx[0]]), Y[idx[0]]), rtol=1e-6)
+    p, state, data, objective = init(), opt.init(init()), [], []
+    for t in range(60):
+        data.append(float(ce(APPLY(p, X[idx[t]]), Y[idx[t]])))
+        p, state, o = train.train_step(p, state, (X[idx[t]], Y[idx[t]]), apply_fn=APPLY, loss_fn=ce, optimizer=opt,
+                                       regularizer=reg)
+        objective.append(float(o))
+    want = np.asarray(data).reshape(3, 20).mean(1)
+    np.testing.assert_allclose(r.history["train_loss"][1:], want, rtol=1e-5)
+    np.testing.assert_allclose(r.history["batch_loss"][1:], np.asarray(objective).reshape(3, 20).mean(1), rtol=1e-5)
+    assert np.all(r.history["batch_loss"][1:] > r.history["train_loss"][1:])  # the penalty is positive
+    with pytest.raises(ValueError, match="train_loss must be 'full' or 'batch', got 'exact'"):
+        FIT(init(), (X, Y), train_loss="exact", **kw)
+
+
 def test_fit_without_eval_data_and_with_remainder_steps_and_schedule():
     sched = optax.linear_schedule(0.3, 0.01, 25)
     opt = optax.sgd(sched)
