@@ -156,17 +156,19 @@ def flops(w: Workload, n_train: int, n_test: int, in_dim=64, out_dim=10) -> dict
     """Analytic multiply-add FLOPs (2 per MAC) of the dense layers; elementwise work is not counted.
 
     A training step: forward ``2 B sum(in*out)``, weight gradients ``2 B sum(in*out)``, input gradients of every
-    layer but the first ``2 B sum_{l>1}(in*out)``. jaxnn's evaluation: a forward pass over the training and test
-    sets at each of ``steps // eval_every + 1`` evaluations, and one full-batch gradient at step 0.
+    layer but the first ``2 B sum_{l>1}(in*out)``. jaxnn's evaluation: a forward pass over the test set at each of
+    ``steps // eval_every + 1`` evaluations, one minibatch forward for the step-0 train loss (the sweep's
+    ``train_loss="batch"``: the later ones are the running mean of the training steps' losses), and one
+    full-batch gradient at step 0 (the per-layer gradient norms).
     """
     sizes = layer_sizes(w, in_dim, out_dim)
     macs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
     step = 2 * w.batch_size * (2 * sum(macs) + sum(macs[1:]))
     n_eval = w.steps // w.eval_every + 1
-    fwd_all = 2 * (n_train + n_test) * sum(macs)
+    fwd_test = 2 * n_test * sum(macs)
     grad0 = 2 * n_train * (2 * sum(macs) + sum(macs[1:]))
     train = step * w.steps * w.runs
-    evals = (fwd_all * n_eval + grad0) * w.runs
+    evals = (fwd_test * n_eval + 2 * w.batch_size * sum(macs) + grad0) * w.runs
     return {"per_step": float(step), "train": float(train), "jaxnn_eval": float(evals),
             "jaxnn_total": float(train + evals)}
 

@@ -165,6 +165,9 @@ def _program_body(program: Program, params, data_keys, lrs, train_data, eval_dat
             "step": h["step"],
         }
 
+    if lrs.shape[0] == 1:  # one run per call (the CPU default): no vmap, so every matmul stays a plain GEMM
+        squeeze = functools.partial(jax.tree_util.tree_map, lambda a: a[0])
+        return jax.tree_util.tree_map(lambda a: a[None], one(squeeze(params), data_keys[0], lrs[0]))
     return jax.vmap(one)(params, data_keys, lrs)
 
 
