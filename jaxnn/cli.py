@@ -17,6 +17,7 @@ configuration in an existing results directory is refused unless ``--overwrite``
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -94,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--workers", type=int, help="concurrent compiled-program calls (default: one per free core on "
                                                "CPU, 1 on GPU/TPU); never changes results")
     o.add_argument("--devices", type=int, help="use the first N devices (default: all)")
+    o.add_argument("--compile-cache", default=os.environ.get("JAXNN_COMPILE_CACHE", str(DEFAULT_COMPILE_CACHE)),
+                   help="JAX persistent compilation cache directory, so a repeated run loads the compiled programs "
+                        "instead of compiling them ($JAXNN_COMPILE_CACHE; default %(default)s; 'none' disables)")
     o.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() first (multi-host)")
     o.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     o.add_argument("--quiet", action="store_true", help="no progress bar and no table; print only the paths")
@@ -191,10 +195,29 @@ def run(config, out, *, overwrite: bool = False, chunk_size: int | None = None, 
     return result, paths
 
 
+DEFAULT_COMPILE_CACHE = Path.home() / ".cache" / "jaxnn" / "xla"
+
+
+def enable_compile_cache(directory: str | os.PathLike | None) -> None:
+    """Turn on JAX's persistent compilation cache in ``directory`` (``None`` or ``"none"``: leave it off).
+
+    Programs that took at least 0.1 s to compile are stored; a second run of the same sweep then loads its
+    training program and initializers from disk (``benchmarks/throughput.py`` measures cold vs warm).
+    """
+    if directory is None or str(directory).lower() == "none":
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from jaxnn import presets
+
+    enable_compile_cache(args.compile_cache)
 
     if args.list_presets:
         for name, cfg in presets.PRESETS.items():

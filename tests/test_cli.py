@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # A tiny digits run: MLP 64-16-10, 2 schemes x 2 seeds, 30 steps (4 chunks of one run on CPU).
 TINY = ["--preset", "default", "--hidden", "16", "--schemes", "he_normal, zeros", "--seeds", "2", "--steps", "30",
-        "--eval-every", "10", "--batch-size", "32", "--target", "1.0", "--quiet"]
+        "--eval-every", "10", "--batch-size", "32", "--target", "1.0", "--quiet", "--compile-cache", "none"]
 
 
 def _config(extra=()):
@@ -132,3 +132,17 @@ def test_wrapper_script_and_list_presets():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "deep-relu" in out.stdout and "loss-robustness" in out.stdout
+
+
+def test_persistent_compile_cache_is_written_and_reused(tmp_path):
+    """Two processes running the same sweep: the first fills --compile-cache, the second loads from it and
+    gives the same summary."""
+    argv = [sys.executable, "-m", "jaxnn.cli", *TINY[:-2], "--compile-cache", str(tmp_path / "xla")]
+    first = subprocess.run([*argv, "--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    entries = {p.name for p in (tmp_path / "xla").iterdir()}
+    assert entries, "the compile cache stayed empty"
+    second = subprocess.run([*argv, "--out", str(tmp_path / "b")], capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    assert {p.name for p in (tmp_path / "xla").iterdir()} == entries  # nothing new: every program was loaded
+    assert (tmp_path / "a" / "summary.csv").read_text() == (tmp_path / "b" / "summary.csv").read_text()
