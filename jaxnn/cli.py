@@ -201,7 +201,7 @@ DEFAULT_COMPILE_CACHE = Path.home() / ".cache" / "jaxnn" / "xla"
 def enable_compile_cache(directory: str | os.PathLike | None) -> None:
     """Turn on JAX's persistent compilation cache in ``directory`` (``None`` or ``"none"``: leave it off).
 
-    Programs that took at least 0.1 s to compile are stored; a second run of the same sweep then loads its
+    Every compiled program is stored (no minimum compile time); a second run of the same sweep then loads its
     training program and initializers from disk (``benchmarks/throughput.py`` measures cold vs warm).
     """
     if directory is None or str(directory).lower() == "none":
@@ -209,7 +209,7 @@ def enable_compile_cache(directory: str | os.PathLike | None) -> None:
     import jax
 
     jax.config.update("jax_compilation_cache_dir", str(directory))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
