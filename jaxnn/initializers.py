@@ -30,7 +30,7 @@ Where jaxnn differs from the anchors (jax 0.10, Keras 3, torch 2):
   matrix would produce are drawn directly (Stewart 1980) and accumulated in
   blocks of GEMMs, half the flops of jax's QR route (LAPACK ``geqrf`` +
   ``orgqr``). Same Haar distribution as jax's, not the same numbers for a
-  key. At 4096^2 on a 2-core CPU: 0.71 s vs jax's 2.73 s (3.8x), max|W^T W -
+  key. At 4096^2 on a 2-core CPU: 0.68 s vs jax's 2.55 s (3.8x), max|W^T W -
   I| 8e-7 (``benchmarks/initializers.py``).
 
 Fans (:func:`compute_fans`, jax's rule): with ``rf`` the product of the axes that
