@@ -29,9 +29,9 @@ noise hits them alike; medians over ``--repeats`` >= 3):
      threads can be many times slower; the torch target uses the faster torch entry);
    * ``jaxnn_sweep``: :func:`jaxnn.sweep.run_program` with the library's default execution strategy for this
      backend, from the runs' initial parameters (made once, outside the timings, as for every baseline). It
-     does *more* work than the baselines: it also
-     evaluates the loss on the whole training set and the loss and accuracy on the test set every
-     ``eval_every`` steps, and a gradient at step 0 (all counted in ``model_flops``).
+     does *more* work than the baselines: it also evaluates the loss and accuracy on the test set every
+     ``eval_every`` steps, one minibatch loss at step 0 and a full-batch gradient at step 0 (all counted in
+     ``model_flops``; its training-loss curve is the running minibatch mean, ``train_loss="batch"``).
    * ``jaxnn_sweep_with_init``: ``jaxnn_sweep`` plus :func:`jaxnn.sweep.initial_params` (end to end).
 
 2. **Scaling table** (one subprocess per cell, so the peak resident memory is the cell's own): width 64..1024
