@@ -37,7 +37,8 @@ noise hits them alike; medians over ``--repeats`` >= 3):
 2. **Scaling table** (one subprocess per cell, so the peak resident memory is the cell's own): width 64..1024
    at a fixed number of seeds, seeds 1..64 at width 128, steps at fixed width and seeds, and the memory cell
    64 seeds x width 1024 (plus, with ``--memory-demo-cap BYTES``, the same cell requested as one wide
-   ``vmap`` chunk under that cap, once the sweep accepts ``memory_cap``). Each cell: cold call (compile + run),
+   ``vmap`` chunk under that cap: ``run_program`` halves the chunk until XLA's memory analysis of the program
+   fits, and the cell reports the chunk it used). Each cell: cold call (compile + run),
    warm median, compile time (cold - warm), steps/s, achieved FLOP/s, share of the matmul-only ceiling at that
    width, peak memory (the process's ``VmHWM`` on CPU, ``peak_bytes_in_use`` on GPU) against the cap.
 
@@ -475,7 +476,7 @@ def jaxnn_initial_params(ctx):
     return ctx._jaxnn_params
 
 
-def m_jaxnn(ctx, *, chunk_size=None, workers=None, memory_cap=None, with_init=False):
+def m_jaxnn(ctx, *, chunk_size=None, workers=None, memory_cap=None, with_init=False, chunk_log=None):
     """jaxnn's way: ``run_program`` (one compiled program for every run) on the runs' initial parameters;
     ``with_init`` also times :func:`jaxnn.sweep.initial_params` (one small compiled init per scheme)."""
     from jaxnn import sweep
@@ -493,6 +494,8 @@ def m_jaxnn(ctx, *, chunk_size=None, workers=None, memory_cap=None, with_init=Fa
         kw["workers"] = workers
     if memory_cap is not None and "memory_cap" in accepted:
         kw["memory_cap"] = memory_cap
+    if chunk_log is not None:
+        kw["on_chunk"] = lambda phase, idx: chunk_log.append(len(idx))
     return sweep.run_program(program, params, data_keys, lrs, tr, ev, **kw)
 
 
@@ -644,8 +647,9 @@ def cell_main(spec: dict) -> dict:
     rss_base = _peak_rss_bytes()
     kw = dict(chunk_size=spec.get("chunk_size"), workers=spec.get("workers"), memory_cap=spec.get("memory_cap"))
     jaxnn_initial_params(ctx)  # outside the timings, as in the headline
+    chunk_log = []
     t = time.perf_counter()
-    out = m_jaxnn(ctx, **kw)
+    out = m_jaxnn(ctx, chunk_log=chunk_log, **kw)
     cold = time.perf_counter() - t
     warm = []
     for _ in range(spec["repeats"]):
@@ -678,8 +682,10 @@ def cell_main(spec: dict) -> dict:
             "train_gflops_per_s": f["train"] / wm / 1e9, "model_gflops_per_s": f["jaxnn_total"] / wm / 1e9,
             "ceiling_gflops_per_s": ceil_rate / 1e9, "share_of_ceiling": f["train"] / wm / ceil_rate,
             "peak_memory_bytes": int(peak), "memory_kind": kind, "baseline_rss_bytes": int(rss_base),
-            "memory_cap_bytes": spec.get("memory_cap"),
-            "under_cap": None if not spec.get("memory_cap") else bool(peak <= spec["memory_cap"]),
+            "memory_cap_bytes": spec.get("memory_cap"), "chunk_size_used": max(chunk_log, default=None),
+            # on CPU the cap bounds the program; compare it with what the process grew by (RSS includes jax itself)
+            "under_cap": None if not spec.get("memory_cap") else bool(
+                (peak - (rss_base if kind == "host_peak_rss" else 0)) <= spec["memory_cap"]),
             "finite": finite, "backend": jax.default_backend(), "device_kind": dev.device_kind}
 
 
@@ -805,8 +811,9 @@ def markdown(result: dict) -> str:
             if "error" in r:
                 lines.append(f"| {r['table']} | {r['width']} | {r['seeds']} | {r['steps']} | | error | | | | | | |")
                 continue
+            chunk = "" if not r.get("chunk_size_used") else f"; chunks of {r['chunk_size_used']} runs"
             cap = "" if not r.get("memory_cap_bytes") else (
-                f"{r['memory_cap_bytes'] / 2**30:.1f} GiB ({'under' if r['under_cap'] else 'OVER'})")
+                f"{r['memory_cap_bytes'] / 2**30:.1f} GiB ({'under' if r['under_cap'] else 'OVER'}{chunk})")
             lines.append(f"| {r['table']} | {r['width']} | {r['seeds']} | {r['steps']} | {r['runs']} | "
                          f"{r['warm_s']:.2f} s | {r['compile_s']:.2f} s | {r['steps_per_s']:,.0f} | "
                          f"{r['train_gflops_per_s']:.1f} | {100 * r['share_of_ceiling']:.0f}% | "

@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "1 per device on CPU, wide on GPU); never changes results")
     o.add_argument("--workers", type=int, help="concurrent compiled-program calls (default: one per free core on "
                                                "CPU, 1 on GPU/TPU); never changes results")
+    o.add_argument("--memory-cap", type=float, metavar="GIB",
+                   help="GiB one device's share of a program call may use; bigger chunks are halved until XLA's "
+                        "memory analysis fits (default: half the device's memory); never changes results")
     o.add_argument("--devices", type=int, help="use the first N devices (default: all)")
     o.add_argument("--compile-cache", default=os.environ.get("JAXNN_COMPILE_CACHE", str(DEFAULT_COMPILE_CACHE)),
                    help="JAX persistent compilation cache directory, so a repeated run loads the compiled programs "
@@ -136,7 +139,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(config, out, *, overwrite: bool = False, chunk_size: int | None = None, workers: int | None = None,
-        devices=None, quiet: bool = False,
+        memory_cap: int | None = None, devices=None, quiet: bool = False,
         plots: bool = True, on_chunk=None, command: str | None = None):
     """Run (or resume) the benchmark ``config`` into the results directory ``out``.
 
@@ -160,7 +163,8 @@ def run(config, out, *, overwrite: bool = False, chunk_size: int | None = None, 
                   steps=config.steps, batch_size=config.batch_size, eval_every=config.eval_every,
                   target=config.target, target_on=config.target_on, train_loss=config.train_loss, metric=exp.metric,
                   learning_rates=config.learning_rates, tune_seeds=config.tune_seeds, seed=config.seed,
-                  chunk_size=chunk_size, workers=workers, devices=devices, store=store, on_chunk=on_chunk,
+                  chunk_size=chunk_size, workers=workers, memory_cap=memory_cap, devices=devices, store=store,
+                  on_chunk=on_chunk,
                   tuning_data=None if exp.validation is None else
                   ((exp.validation.x_train, exp.validation.y_train), (exp.validation.x_test, exp.validation.y_test)))
     n_loss = len(exp.losses)
@@ -238,8 +242,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             devices = jax.devices()[: args.devices]
         out = args.out if args.out is not None else Path("results") / config.preset
         command = " ".join(["jaxnn-bench", *(argv if argv is not None else sys.argv[1:])])
+        if args.memory_cap is not None and not args.memory_cap > 0:
+            raise ValueError(f"--memory-cap must be a positive number of GiB, got {args.memory_cap}")
+        memory_cap = None if args.memory_cap is None else int(args.memory_cap * 2**30)
         result, paths = run(config, out, overwrite=args.overwrite, chunk_size=args.chunk_size, workers=args.workers,
-                            devices=devices,
+                            memory_cap=memory_cap, devices=devices,
                             quiet=args.quiet, plots=not args.no_plots, command=command)
     except ValueError as e:  # bad names / config mismatch: a clear message, no traceback
         print(f"jaxnn-bench: error: {e}", file=sys.stderr)

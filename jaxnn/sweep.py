@@ -70,6 +70,8 @@ __all__ = [
     "default_chunk_size",
     "default_workers",
     "trace_count",
+    "default_memory_cap",
+    "program_bytes",
     "run_metrics",
     "summarize",
     "sweep",
@@ -205,6 +207,37 @@ def default_workers(devices: Sequence | None = None) -> int:
     return max(1, cores // len(devices))
 
 
+DEFAULT_MEMORY_FRACTION = 0.5
+
+
+def default_memory_cap(devices: Sequence | None = None, fraction: float = DEFAULT_MEMORY_FRACTION) -> int:
+    """Bytes one device's share of a program call may use: ``fraction`` of the device's memory
+    (``memory_stats()["bytes_limit"]`` on GPU/TPU) or, on CPU, of the machine's physical memory divided by the
+    number of local CPU devices (they share it)."""
+    devices = list(devices) if devices is not None else jax.devices()
+    dev = devices[0]
+    total = None
+    if dev.platform != "cpu":
+        stats = dev.memory_stats() or {}
+        total = stats.get("bytes_limit")
+    if total is None:
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # not POSIX: assume 8 GiB
+            total = 8 << 30
+        total //= max(1, sum(d.platform == dev.platform for d in jax.local_devices()))
+    return int(fraction * total)
+
+
+def program_bytes(compiled) -> int:
+    """Per-device bytes of a compiled program call from XLA's memory analysis: its peak when XLA reports one,
+    else arguments + outputs + temporaries - aliased buffers."""
+    m = compiled.memory_analysis()
+    peak = getattr(m, "peak_memory_in_bytes", 0) or 0
+    total = m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - m.alias_size_in_bytes
+    return int(max(peak, total))
+
+
 def _to_global(x, sharding):
     x = np.asarray(x)
     return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
@@ -261,9 +294,29 @@ def initial_params(init_fn: Callable, schemes: Sequence[Scheme], init_keys) -> A
     return jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0), *out)
 
 
+def _fit_chunk(program_jit, program, host_params, train_g, eval_g, chunk_size, n_dev, run_sh, memory_cap):
+    """``(chunk, compiled)``: the largest chunk (a multiple of ``n_dev``, halving from ``chunk_size``) whose
+    program fits in ``memory_cap`` bytes per device, compiled ahead of time for it."""
+    while True:
+        spec = lambda a: jax.ShapeDtypeStruct((chunk_size, *np.shape(a)[1:]), np.asarray(a).dtype,  # noqa: E731
+                                              sharding=run_sh)
+        args = (jax.tree_util.tree_map(spec, host_params),
+                jax.ShapeDtypeStruct((chunk_size, 2), np.uint32, sharding=run_sh),
+                jax.ShapeDtypeStruct((chunk_size,), np.float32, sharding=run_sh), train_g, eval_g)
+        compiled = program_jit.lower(program, *args).compile()
+        need = program_bytes(compiled)
+        if need <= memory_cap:
+            return chunk_size, compiled
+        if chunk_size == n_dev:
+            raise ValueError(f"memory_cap={memory_cap} bytes per device is less than one run per device needs "
+                             f"({need} bytes by XLA's memory analysis); raise the cap or shrink the model")
+        chunk_size = n_dev * max(1, chunk_size // n_dev // 2)
+
+
 def run_program(program: Program, params, data_keys, lrs, train_data, eval_data, *, chunk_size: int | None = None,
-                devices: Sequence | None = None, workers: int | None = None, store=None, phase: str = "main",
-                progress=None, on_chunk: Callable | None = None) -> dict[str, np.ndarray]:
+                devices: Sequence | None = None, workers: int | None = None, memory_cap: int | None = None,
+                store=None, phase: str = "main", progress=None,
+                on_chunk: Callable | None = None) -> dict[str, np.ndarray]:
     """Train ``R`` runs (leading axis of ``params``, ``data_keys`` ``(R, 2)`` uint32 and ``lrs`` ``(R,)``).
 
     ``params`` may also be a zero-argument callable returning them, called only when some run is missing.
@@ -274,6 +327,11 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
     concurrently from a thread pool (default :func:`default_workers`: on CPU one per core not already driven by a
     device, else 1); results are recorded, saved and reported in run order on the calling thread, so neither
     ``chunk_size`` nor ``workers`` changes any result.
+
+    ``memory_cap`` (bytes per device; default :func:`default_memory_cap`, half of the device's memory) bounds
+    the chunk: the program is compiled ahead of time for the chunk size and, while XLA's memory analysis of one
+    call (:func:`program_bytes`) exceeds the cap, the runs per device are halved (the compilation is the one
+    the first call would do anyway). One run per device over the cap is a ``ValueError``.
 
     ``store`` (a :class:`jaxnn.results.ChunkStore`) makes it resumable: finished runs of ``phase`` are loaded
     instead of recomputed, and each finished chunk is saved atomically before the next starts. ``progress`` is
@@ -296,6 +354,9 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     chunk_size = n_dev * math.ceil(chunk_size / n_dev)
+    if memory_cap is not None and (isinstance(memory_cap, bool) or not isinstance(memory_cap, (int, np.integer))
+                                   or memory_cap < 1):
+        raise ValueError(f"memory_cap must be a positive int (bytes per device) or None, got {memory_cap!r}")
     if workers is None:
         workers = default_workers(devices)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -318,16 +379,20 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
         if any(np.shape(leaf)[0] != n_runs for leaf in leaves):
             raise ValueError(f"params need a leading run axis of {n_runs}, got {[np.shape(l)[0] for l in leaves][:3]}")
         host_params = jax.tree_util.tree_map(np.asarray, params)
-        t_first, n_first = None, 0  # rate measured after the first chunk (which includes the compilation)
+        t_first, n_first = None, 0  # rate measured after the first chunk
         n_new = 0
 
         program_jit = _program_jit_cpu if devices[0].platform == "cpu" else _program_jit
+        if memory_cap is None:
+            memory_cap = default_memory_cap(devices)
+        chunk_size, compiled = _fit_chunk(program_jit, program, host_params, train_g, eval_g, chunk_size, n_dev,
+                                          run_sh, memory_cap)
 
         def call(idx):  # any thread: one call of the compiled program (XLA releases the GIL while it runs)
             padded = np.concatenate([idx, np.full(chunk_size - idx.size, idx[0])])
             p = jax.tree_util.tree_map(lambda a: _to_global(a[padded], run_sh), host_params)
-            out = program_jit(program, p, _to_global(data_keys[padded], run_sh), _to_global(lrs[padded], run_sh),
-                               train_g, eval_g)
+            out = compiled(p, _to_global(data_keys[padded], run_sh), _to_global(lrs[padded], run_sh), train_g,
+                           eval_g)
             return idx, {k: v[: idx.size] for k, v in _to_host(out).items()}
 
         def record(idx, out):  # main thread only, in run order: store, results, progress, hook
@@ -348,14 +413,13 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
                 on_chunk(phase, idx)
 
         chunks = [np.asarray(remaining[s:s + chunk_size]) for s in range(0, len(remaining), chunk_size)]
-        record(*call(chunks[0]))  # compiles the program once; every later call reuses the executable
         if workers == 1 or len(chunks) == 1:
-            for idx in chunks[1:]:
+            for idx in chunks:
                 record(*call(idx))
-        else:
+        else:  # the program is already compiled: every worker starts at once
             with concurrent.futures.ThreadPoolExecutor(workers) as pool:
                 pending = collections.deque()
-                for idx in chunks[1:]:  # a sliding window of `workers` calls in flight, recorded in order
+                for idx in chunks:  # a sliding window of `workers` calls in flight, recorded in order
                     pending.append(pool.submit(call, idx))
                     if len(pending) >= workers:
                         record(*pending.popleft().result())
@@ -531,6 +595,7 @@ def sweep(
     chunk_size: int | None = None,
     devices: Sequence | None = None,
     workers: int | None = None,
+    memory_cap: int | None = None,
     store=None,
     phase_prefix: str = "",
     progress: bool | Any = False,
@@ -565,7 +630,8 @@ def sweep(
         :func:`jaxnn.datasets.validation_split`): tuning runs train on the first and are scored on the second.
         Default: a seeded random 80/20 split of ``train_data``. Never the test data.
       seed: the base seed of every key stream.
-      chunk_size, devices, workers: the execution strategy (see the module docstring); do not change results.
+      chunk_size, devices, workers, memory_cap: the execution strategy (see the module docstring and
+        :func:`run_program`); they do not change results.
       store: a :class:`jaxnn.results.ChunkStore` for resumable runs; ``phase_prefix`` namespaces its chunks.
       progress: True for a tqdm bar (runs done, steps/s, ETA), or a tqdm-like object, or False.
       on_chunk: ``on_chunk(phase, run_index)`` after every saved chunk.
@@ -619,7 +685,8 @@ def sweep(
     elif progress is False:
         bar = None
     try:
-        common = dict(chunk_size=chunk_size, devices=devices, workers=workers, store=store, progress=bar, on_chunk=on_chunk)
+        common = dict(chunk_size=chunk_size, devices=devices, workers=workers, memory_cap=memory_cap, store=store,
+                      progress=bar, on_chunk=on_chunk)
         tuning = None
         if tune:
             if tuning_data is None:

@@ -118,6 +118,36 @@ def test_concurrent_workers_do_not_change_results_or_their_order(base):
     assert sweep.default_workers(jax.devices("cpu")) >= 1
 
 
+def _compiled_bytes(chunk):
+    """XLA's memory analysis of the sweep program for `chunk` runs on one CPU device (as run_program sizes it)."""
+    program = sweep.Program(models.mlp_apply, loss_fn, OPT, 40, 32, 10, accuracy)
+    p = sweep.initial_params(INIT_FN, SCHEMES[:1], sweep._seed_keys(0, 0, chunk))
+    spec = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype)  # noqa: E731
+    args = (jax.tree_util.tree_map(spec, p), jax.ShapeDtypeStruct((chunk, 2), np.uint32),
+            jax.ShapeDtypeStruct((chunk,), np.float32), TRAIN, TEST)
+    return sweep.program_bytes(sweep._program_jit_cpu.lower(program, *args).compile())
+
+
+def test_memory_cap_halves_the_chunk_until_the_program_fits(base):
+    """A cap between the 2-run and the 4-run program: a requested chunk of 4 runs as chunks of 2, with the same
+    results; a cap below one run is a clear error; the default cap is half the memory."""
+    two, four = _compiled_bytes(2), _compiled_bytes(4)
+    assert two < four
+    sizes = []
+    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=4, memory_cap=(two + four) // 2,
+                    on_chunk=lambda phase, idx: sizes.append(len(idx)), devices=jax.devices()[:1], **COMMON)
+    assert sizes == [2, 2]
+    for k in ("eval_loss", "train_loss", "eval_metric", "diverged_step"):
+        np.testing.assert_allclose(r.arrays[k], base.arrays[k], rtol=2e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"memory_cap=1000 bytes per device is less than one run per device needs"):
+        sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], memory_cap=1000, **COMMON)
+    with pytest.raises(ValueError, match="memory_cap must be a positive int"):
+        sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], memory_cap=-1, **COMMON)
+    cap = sweep.default_memory_cap(jax.devices()[:1])
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert 0 < cap <= physical // 2
+
+
 def test_metrics_summary_and_censoring(base):
     assert base.steps.tolist() == [0, 10, 20, 30, 40]
     m = base.metrics
