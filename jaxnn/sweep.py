@@ -294,9 +294,11 @@ def initial_params(init_fn: Callable, schemes: Sequence[Scheme], init_keys) -> A
     return jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0), *out)
 
 
-def _fit_chunk(program_jit, program, host_params, train_g, eval_g, chunk_size, n_dev, run_sh, memory_cap):
+def _fit_chunk(program_jit, program, host_params, train_g, eval_g, chunk_size, n_dev, run_sh, memory_cap,
+               workers=1, n_runs=1):
     """``(chunk, compiled)``: the largest chunk (a multiple of ``n_dev``, halving from ``chunk_size``) whose
-    program fits in ``memory_cap`` bytes per device, compiled ahead of time for it."""
+    program fits in ``memory_cap`` bytes per device with as many calls in flight as ``workers`` and the
+    ``n_runs`` runs allow; compiled ahead of time."""
     while True:
         spec = lambda a: jax.ShapeDtypeStruct((chunk_size, *np.shape(a)[1:]), np.asarray(a).dtype,  # noqa: E731
                                               sharding=run_sh)
@@ -304,12 +306,14 @@ def _fit_chunk(program_jit, program, host_params, train_g, eval_g, chunk_size, n
                 jax.ShapeDtypeStruct((chunk_size, 2), np.uint32, sharding=run_sh),
                 jax.ShapeDtypeStruct((chunk_size,), np.float32, sharding=run_sh), train_g, eval_g)
         compiled = program_jit.lower(program, *args).compile()
-        need = program_bytes(compiled)
+        in_flight = min(workers, math.ceil(n_runs / chunk_size))
+        need = in_flight * program_bytes(compiled)
         if need <= memory_cap:
             return chunk_size, compiled
         if chunk_size == n_dev:
             raise ValueError(f"memory_cap={memory_cap} bytes per device is less than one run per device needs "
-                             f"({need} bytes by XLA's memory analysis); raise the cap or shrink the model")
+                             f"({need} bytes by XLA's memory analysis, {in_flight} call(s) in flight); raise the "
+                             f"cap, lower workers or shrink the model")
         chunk_size = n_dev * max(1, chunk_size // n_dev // 2)
 
 
@@ -330,8 +334,10 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
 
     ``memory_cap`` (bytes per device; default :func:`default_memory_cap`, half of the device's memory) bounds
     the chunk: the program is compiled ahead of time for the chunk size and, while XLA's memory analysis of one
-    call (:func:`program_bytes`) exceeds the cap, the runs per device are halved (the compilation is the one
-    the first call would do anyway). One run per device over the cap is a ``ValueError``.
+    call (:func:`program_bytes`) times the calls in flight (``workers``) exceeds the cap, the runs per device
+    are halved (the compilation is the one the first call would do anyway). One run per device over the cap is
+    a ``ValueError``. The cap bounds the compiled programs' buffers; host-side copies of the parameters and
+    results, and the runtime itself, come on top (on CPU both live in the same RAM).
 
     ``store`` (a :class:`jaxnn.results.ChunkStore`) makes it resumable: finished runs of ``phase`` are loaded
     instead of recomputed, and each finished chunk is saved atomically before the next starts. ``progress`` is
@@ -354,9 +360,11 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     chunk_size = n_dev * math.ceil(chunk_size / n_dev)
-    if memory_cap is not None and (isinstance(memory_cap, bool) or not isinstance(memory_cap, (int, np.integer))
-                                   or memory_cap < 1):
-        raise ValueError(f"memory_cap must be a positive int (bytes per device) or None, got {memory_cap!r}")
+    if memory_cap is not None:
+        if (isinstance(memory_cap, bool) or not isinstance(memory_cap, (int, float, np.integer, np.floating))
+                or not math.isfinite(memory_cap) or memory_cap < 1):
+            raise ValueError(f"memory_cap must be a positive number of bytes per device or None, got {memory_cap!r}")
+        memory_cap = int(memory_cap)
     if workers is None:
         workers = default_workers(devices)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -386,7 +394,7 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
         if memory_cap is None:
             memory_cap = default_memory_cap(devices)
         chunk_size, compiled = _fit_chunk(program_jit, program, host_params, train_g, eval_g, chunk_size, n_dev,
-                                          run_sh, memory_cap)
+                                          run_sh, memory_cap, workers=workers, n_runs=len(remaining))
 
         def call(idx):  # any thread: one call of the compiled program (XLA releases the GIL while it runs)
             padded = np.concatenate([idx, np.full(chunk_size - idx.size, idx[0])])

@@ -129,20 +129,26 @@ def _compiled_bytes(chunk):
 
 
 def test_memory_cap_halves_the_chunk_until_the_program_fits(base):
-    """A cap between the 2-run and the 4-run program: a requested chunk of 4 runs as chunks of 2, with the same
-    results; a cap below one run is a clear error; the default cap is half the memory."""
-    two, four = _compiled_bytes(2), _compiled_bytes(4)
-    assert two < four
-    sizes = []
-    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=4, memory_cap=(two + four) // 2,
-                    on_chunk=lambda phase, idx: sizes.append(len(idx)), devices=jax.devices()[:1], **COMMON)
-    assert sizes == [2, 2]
-    for k in ("eval_loss", "train_loss", "eval_metric", "diverged_step"):
-        np.testing.assert_allclose(r.arrays[k], base.arrays[k], rtol=2e-5, atol=1e-6)
+    """A cap between the 2-run and the 4-run program: a requested chunk of 4 runs as chunks of 2 (one worker),
+    with the same results. With two workers two calls are in flight, so each must fit in half the cap. A cap
+    below one run is a clear error; the default cap is half the memory."""
+    one, two, four = _compiled_bytes(1), _compiled_bytes(2), _compiled_bytes(4)
+    assert one < two < four
+    cap = (two + four) // 2
+    for workers in (1, 2):
+        sizes = []
+        r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=4, memory_cap=cap,
+                        workers=workers, on_chunk=lambda phase, idx: sizes.append(len(idx)),
+                        devices=jax.devices()[:1], **COMMON)
+        want = 2 if workers == 1 or 2 * two <= cap else 1
+        assert sizes == [want] * (4 // want), (workers, sizes, one, two, four)
+        for k in ("eval_loss", "train_loss", "eval_metric", "diverged_step"):
+            np.testing.assert_allclose(r.arrays[k], base.arrays[k], rtol=2e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"memory_cap=1000 bytes per device is less than one run per device needs"):
         sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], memory_cap=1000, **COMMON)
-    with pytest.raises(ValueError, match="memory_cap must be a positive int"):
-        sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], memory_cap=-1, **COMMON)
+    for bad in (-1, 0.5, float("inf"), "1GB", True):
+        with pytest.raises(ValueError, match="memory_cap must be a positive number of bytes"):
+            sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], memory_cap=bad, **COMMON)
     cap = sweep.default_memory_cap(jax.devices()[:1])
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     assert 0 < cap <= physical // 2
