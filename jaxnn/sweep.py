@@ -25,8 +25,12 @@ difference real?* Schemes differ only in the initial parameters, so a sweep
 2-core CPUs we measured, wide ``vmap`` was *slower* than running runs one after another through the compiled
 program, while on a GPU a wide ``vmap`` is 10-100x faster. The default is therefore per backend: on CPU one run
 per device (``chunk_size = n_devices``) with ``workers`` = one thread per free core calling the program
-concurrently, on GPU/TPU ``n_devices * min(256, next_pow2(runs per device))`` and one call at a time.
-Always overridable; it never changes the results (each run is computed independently), only the speed.
+concurrently (one run per call is traced without ``vmap``, so its matmuls stay plain GEMMs), on GPU/TPU
+``n_devices * min(256, next_pow2(runs per device))`` and one call at a time. ``memory_cap`` (default: half of
+a device's memory) halves the chunk until XLA's memory analysis of the compiled program, times the calls in
+flight, fits. On CPU the program is compiled at XLA backend optimization level 1 (the FLOPs are in GEMM library
+calls; it compiles faster and runs as fast). Always overridable; it never changes the results (each run is
+computed independently), only the speed.
 
 **Pairing**: seed ``s`` gives every scheme (and every learning rate) the same data-order key and the same init
 key, so run ``s`` of scheme A and run ``s`` of scheme B are a pair -- the differences are paired, which is what
