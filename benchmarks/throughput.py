@@ -694,19 +694,10 @@ def cell_main(spec: dict) -> dict:
 def _program_bytes_in_flight(ctx, chunk: int, workers) -> int:
     """XLA's memory analysis of jaxnn's program for ``chunk`` runs, times the calls ``run_program`` keeps in
     flight (what its ``memory_cap`` bounds; the compilation is a cache hit)."""
-    import jax
-    import numpy as np
-
     from jaxnn import sweep
 
     program, _, _, _, tr, ev = jaxnn_setup(ctx)
-    params = jaxnn_initial_params(ctx)
-    spec = lambda a: jax.ShapeDtypeStruct((chunk, *np.shape(a)[1:]), np.asarray(a).dtype)  # noqa: E731
-    args = (jax.tree_util.tree_map(spec, params), jax.ShapeDtypeStruct((chunk, 2), np.uint32),
-            jax.ShapeDtypeStruct((chunk,), np.float32), tuple(map(jax.numpy.asarray, tr)),
-            tuple(map(jax.numpy.asarray, ev)))
-    jit = sweep._program_jit_cpu if ctx.backend == "cpu" else sweep._program_jit
-    per_call = sweep.program_bytes(jit.lower(program, *args).compile())
+    per_call = sweep.program_bytes(sweep.compile_program(program, jaxnn_initial_params(ctx), chunk, tr, ev))
     in_flight = min(workers or sweep.default_workers(), -(-ctx.w.runs // chunk))
     return int(per_call * in_flight)
 

@@ -289,8 +289,8 @@ def _draw(key, dyn, *, kind, static, shape, dtype):
   return _KINDS[kind](key, shape, cdtype, static, *dyn).astype(dtype)
 
 
-# XLA:CPU compile options for the draws: backend optimization level 1 (default
-# 3) halves the compile time of a threefry draw and of the orthogonal program
+# XLA:CPU compile options for the draws (and jaxnn.sweep's program): backend
+# optimization level 1 (default 3) halves the compile time of a threefry draw
 # with the same run time (their work is in simple loops and GEMM library calls).
 _CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 

@@ -63,6 +63,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxnn import stats as _stats
+from jaxnn.initializers import _CPU_COMPILER_OPTIONS
 from jaxnn.train import fit
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "default_workers",
     "trace_count",
     "default_memory_cap",
+    "compile_program",
     "program_bytes",
     "run_metrics",
     "summarize",
@@ -181,7 +183,6 @@ _program_jit = jax.jit(_program_body, static_argnums=0)
 # On CPU the program's FLOPs are in GEMM library calls, not in LLVM-generated code: XLA's backend optimization
 # level 1 (default 3) made run_program 0.4 s faster cold (5.2-5.3 s vs 5.5-5.9 s, 3 A/B pairs at the
 # benchmarks/throughput.py headline shape) with the same warm run time. Other backends keep their defaults.
-_CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 _program_jit_cpu = jax.jit(_program_body, static_argnums=0, compiler_options=_CPU_COMPILER_OPTIONS)
 
 
@@ -298,18 +299,41 @@ def initial_params(init_fn: Callable, schemes: Sequence[Scheme], init_keys) -> A
     return jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0), *out)
 
 
-def _fit_chunk(program_jit, program, host_params, train_g, eval_g, chunk_size, n_dev, run_sh, memory_cap,
-               workers=1, n_runs=1):
+def _placement(devices, train_data, eval_data):
+    """The run-axis sharding over ``devices`` and the data replicated on them."""
+    mesh = Mesh(np.array(devices), ("runs",))
+    rep_sh = NamedSharding(mesh, P())
+    train_g = tuple(_to_global(a, rep_sh) for a in train_data)
+    eval_g = tuple(_to_global(a, rep_sh) for a in eval_data) if eval_data is not None else None
+    return NamedSharding(mesh, P("runs")), train_g, eval_g
+
+
+def _compile(program, params, chunk_size, run_sh, train_g, eval_g):
+    """The program for chunks of ``chunk_size`` runs, compiled ahead of time (what every call then runs)."""
+    program_jit = _program_jit_cpu if next(iter(run_sh.device_set)).platform == "cpu" else _program_jit
+    spec = lambda a: jax.ShapeDtypeStruct((chunk_size, *np.shape(a)[1:]), np.asarray(a).dtype,  # noqa: E731
+                                          sharding=run_sh)
+    args = (jax.tree_util.tree_map(spec, params), jax.ShapeDtypeStruct((chunk_size, 2), np.uint32, sharding=run_sh),
+            jax.ShapeDtypeStruct((chunk_size,), np.float32, sharding=run_sh), train_g, eval_g)
+    return program_jit.lower(program, *args).compile()
+
+
+def compile_program(program: Program, params, chunk_size: int, train_data, eval_data, *,
+                    devices: Sequence | None = None):
+    """The compiled program :func:`run_program` calls for chunks of ``chunk_size`` runs (``params``: any pytree
+    with a leading run axis; only shapes and dtypes are used). ``program_bytes(compile_program(...))`` is what
+    ``memory_cap`` is checked against, per call."""
+    devices = list(devices) if devices is not None else jax.devices()
+    run_sh, train_g, eval_g = _placement(devices, train_data, eval_data)
+    return _compile(program, params, chunk_size, run_sh, train_g, eval_g)
+
+
+def _fit_chunk(program, params, chunk_size, n_dev, run_sh, train_g, eval_g, memory_cap, workers=1, n_runs=1):
     """``(chunk, compiled)``: the largest chunk (a multiple of ``n_dev``, halving from ``chunk_size``) whose
     program fits in ``memory_cap`` bytes per device with as many calls in flight as ``workers`` and the
     ``n_runs`` runs allow; compiled ahead of time."""
     while True:
-        spec = lambda a: jax.ShapeDtypeStruct((chunk_size, *np.shape(a)[1:]), np.asarray(a).dtype,  # noqa: E731
-                                              sharding=run_sh)
-        args = (jax.tree_util.tree_map(spec, host_params),
-                jax.ShapeDtypeStruct((chunk_size, 2), np.uint32, sharding=run_sh),
-                jax.ShapeDtypeStruct((chunk_size,), np.float32, sharding=run_sh), train_g, eval_g)
-        compiled = program_jit.lower(program, *args).compile()
+        compiled = _compile(program, params, chunk_size, run_sh, train_g, eval_g)
         in_flight = min(workers, math.ceil(n_runs / chunk_size))
         need = in_flight * program_bytes(compiled)
         if need <= memory_cap:
@@ -380,11 +404,7 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
         progress.update(len(done))
     remaining = [r for r in range(n_runs) if r not in done]
     if remaining:
-        mesh = Mesh(np.array(devices), ("runs",))
-        run_sh = NamedSharding(mesh, P("runs"))
-        rep_sh = NamedSharding(mesh, P())
-        train_g = tuple(_to_global(a, rep_sh) for a in train_data)
-        eval_g = tuple(_to_global(a, rep_sh) for a in eval_data) if eval_data is not None else None
+        run_sh, train_g, eval_g = _placement(devices, train_data, eval_data)
         if callable(params):  # built lazily: a fully resumed phase never builds its initial parameters
             params = params()
         leaves = jax.tree_util.tree_leaves(params)
@@ -394,11 +414,10 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
         t_first, n_first = None, 0  # rate measured after the first chunk
         n_new = 0
 
-        program_jit = _program_jit_cpu if devices[0].platform == "cpu" else _program_jit
         if memory_cap is None:
             memory_cap = default_memory_cap(devices)
-        chunk_size, compiled = _fit_chunk(program_jit, program, host_params, train_g, eval_g, chunk_size, n_dev,
-                                          run_sh, memory_cap, workers=workers, n_runs=len(remaining))
+        chunk_size, compiled = _fit_chunk(program, host_params, chunk_size, n_dev, run_sh, train_g, eval_g,
+                                          memory_cap, workers=workers, n_runs=len(remaining))
 
         def call(idx):  # any thread: one call of the compiled program (XLA releases the GIL while it runs)
             padded = np.concatenate([idx, np.full(chunk_size - idx.size, idx[0])])

@@ -122,10 +122,7 @@ def _compiled_bytes(chunk):
     """XLA's memory analysis of the sweep program for `chunk` runs on one CPU device (as run_program sizes it)."""
     program = sweep.Program(models.mlp_apply, loss_fn, OPT, 40, 32, 10, accuracy)
     p = sweep.initial_params(INIT_FN, SCHEMES[:1], sweep._seed_keys(0, 0, chunk))
-    spec = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype)  # noqa: E731
-    args = (jax.tree_util.tree_map(spec, p), jax.ShapeDtypeStruct((chunk, 2), np.uint32),
-            jax.ShapeDtypeStruct((chunk,), np.float32), TRAIN, TEST)
-    return sweep.program_bytes(sweep._program_jit_cpu.lower(program, *args).compile())
+    return sweep.program_bytes(sweep.compile_program(program, p, chunk, TRAIN, TEST, devices=jax.devices()[:1]))
 
 
 def test_memory_cap_halves_the_chunk_until_the_program_fits(base):
