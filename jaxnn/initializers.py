@@ -31,8 +31,8 @@ Where jaxnn differs from the anchors (jax 0.10, Keras 3, torch 2):
   blocks of GEMMs, half the flops of jax's QR route (LAPACK ``geqrf`` +
   ``orgqr``), from normals made by XLA's native threefry generator. Same Haar
   distribution as jax's, not the same numbers for a key. At 4096^2 on a
-  2-core CPU: 0.61 s vs jax's 2.55 s (4.2x), max|W^T W - I| 1e-6
-  (``benchmarks/initializers.py``).
+  2-core CPU: 4.2x-5.0x faster than jax (0.61 s vs 2.55 s on a quiet
+  machine), max|W^T W - I| 1e-6 (``benchmarks/initializers.py``).
 
 Fans (:func:`compute_fans`, jax's rule): with ``rf`` the product of the axes that
 are neither ``in_axis``, ``out_axis`` nor ``batch_axis`` (the receptive field),
@@ -127,7 +127,7 @@ _MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 _DISTRIBUTIONS = ("truncated_normal", "normal", "uniform")
 
 # Reflectors per block in _haar_columns. Measured at 4096^2 on a 2-core CPU:
-# 256 runs fastest (0.64 s; 192: +5%, 320 and 384: +4%, 512: +12%).
+# 256 runs fastest (0.62 s; 192: +5%, 320 and 384: +4%, 512: +6%).
 _ORTHO_BLOCK = 256
 
 
@@ -818,7 +818,7 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1) -> Initializer:
   same numbers for a key: instead of factorizing a Gaussian matrix, the
   Householder reflectors that factorization would produce are drawn directly
   (Stewart 1980, :func:`_haar_columns`), which halves the flops and puts them
-  in GEMMs: 4.2x faster than jax at 4096^2 on a 2-core CPU, max|W^T W - I| ~
+  in GEMMs: 4.2x-5.0x faster than jax at 4096^2 on a 2-core CPU, max|W^T W - I| ~
   1e-6 in float32 (``benchmarks/initializers.py``). Computed in float32
   (float64 for float64), cast to ``dtype``. Keras flattens rows =
   prod(shape[:-1]); torch rows = shape[0]. ``out_sharding`` raises
