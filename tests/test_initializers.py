@@ -260,7 +260,7 @@ def test_delta_orthogonal_centre_tap_is_orthogonal(shape):
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize("b", [1, 5, 8])
 def test_wy_factor_gives_the_product_of_reflectors(b):
-  """Against the explicit product, for a power of two and for sizes the recursion pads."""
+  """Against the explicit product of the reflectors: one reflector, an odd and a power-of-two count."""
   v = jax.random.normal(KEY, (2, 9, b), jnp.float64 if jax.config.jax_enable_x64 else F32)
   v = v / jnp.linalg.norm(v, axis=1, keepdims=True)
   t = I._wy_factor(jnp.einsum("...ri,...rj->...ij", v, v))
@@ -293,6 +293,29 @@ def test_fast_normals_keys_and_vmap():
   assert not np.allclose(loop[0], loop[1])
   np.testing.assert_array_equal(jax.vmap(lambda k: I._fast_normals(k, 64, F32))(keys), loop)
   np.testing.assert_array_equal(jax.jit(jax.vmap(lambda k: I._fast_normals(k, 64, F32)))(keys), loop)
+
+
+def test_float64_normals_and_orthogonal_in_a_subprocess():
+  """The float64 path (52 mantissa bits from uint64) needs jax_enable_x64, so it runs in its own process:
+  N(0, 1) moments, and an orthogonal float64 draw orthogonal to float64 precision."""
+  script = textwrap.dedent("""
+      import math
+      import jax, jax.numpy as jnp, numpy as np
+      from jaxnn import initializers as I
+      n = 100_000
+      z = np.asarray(I._fast_normals(jax.random.key(0), n, jnp.float64))
+      assert z.dtype == np.float64
+      for x, want in ((z, 0.0), (z**2, 1.0), (z**4, 3.0), (np.abs(z) > 2, 0.04550026)):
+        assert abs(x.mean() - want) < 6 * x.std() / math.sqrt(n), (want, x.mean())
+      w = I.orthogonal()(jax.random.key(1), (300, 200), jnp.float64)
+      assert w.dtype == jnp.float64
+      assert float(jnp.abs(w.T @ w - jnp.eye(200)).max()) < 1e-12
+      print("ok")
+  """)
+  env = dict(os.environ, JAX_ENABLE_X64="1", JAX_PLATFORMS="cpu")
+  out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                       timeout=120)
+  assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
 
 
 def _haar_samples(n, k, block, reps):
