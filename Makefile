@@ -20,6 +20,8 @@ $(VENV)/.bench-installed: pyproject.toml | $(VENV)/bin/activate
 	touch $@
 
 test: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -n 2 -q
 
 bench: $(VENV)/.bench-installed

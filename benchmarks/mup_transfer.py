@@ -1,6 +1,7 @@
 """muP learning-rate transfer: tune Adam's learning rate on a width-128 MLP, reuse it at width 1024.
 
-For each parameterization (SP: He init -- untruncated normal -- and one global Adam learning rate; muP: :func:`jaxnn.schemes.mup_init`
+For each parameterization (SP: He init -- untruncated normal -- and one global Adam learning rate;
+muP: :func:`jaxnn.schemes.mup_init`
 + :func:`jaxnn.schemes.mup_optimizer` with base width 128, Yang et al. 2022) and each width, train a ReLU MLP
 ``64-w-w-10`` on the sklearn digits for ``--steps`` Adam steps at every learning rate of a log2 grid
 (``--seeds`` seeds, same data order), and record the mean training loss over the last evaluations. At the
@@ -46,9 +47,17 @@ def _run(widths, lrs, *, base_width, steps, seeds, batch_size, eval_every):
                 else:
                     p = schemes.mup_init(init_key, sizes, base_width=base_width)
                     opt = schemes.mup_optimizer(lr, base_width=base_width)
-                h = train.fit(p, data, key=jax.random.PRNGKey(1234), apply_fn=apply_fn,
-                              loss_fn=losses.categorical_cross_entropy, optimizer=opt, steps=steps,
-                              batch_size=batch_size, eval_every=eval_every).history
+                h = train.fit(
+                    p,
+                    data,
+                    key=jax.random.PRNGKey(1234),
+                    apply_fn=apply_fn,
+                    loss_fn=losses.categorical_cross_entropy,
+                    optimizer=opt,
+                    steps=steps,
+                    batch_size=batch_size,
+                    eval_every=eval_every,
+                ).history
                 return jnp.mean(h["train_loss"][-3:])
 
             f = jax.jit(one)
@@ -56,9 +65,16 @@ def _run(widths, lrs, *, base_width, steps, seeds, batch_size, eval_every):
                 t0 = time.perf_counter()
                 vals = [float(f(jax.random.PRNGKey(s), jnp.float32(lr))) for s in range(seeds)]
                 vals = [v if np.isfinite(v) else np.inf for v in vals]
-                rows.append({"param": param, "width": width, "lr": lr, "loss": float(np.mean(vals)),
-                             "loss_seeds": " ".join(f"{v:.4g}" for v in vals),
-                             "seconds": round(time.perf_counter() - t0, 2)})
+                rows.append(
+                    {
+                        "param": param,
+                        "width": width,
+                        "lr": lr,
+                        "loss": float(np.mean(vals)),
+                        "loss_seeds": " ".join(f"{v:.4g}" for v in vals),
+                        "seconds": round(time.perf_counter() - t0, 2),
+                    }
+                )
                 print(f"{param:4s} width {width:5d} lr {lr:.2e}: train loss {rows[-1]['loss']:.4f}", flush=True)
     return rows
 
@@ -88,8 +104,15 @@ def main(argv=None):
     widths = [int(w) for w in args.widths.split(",")]
     lrs = [2.0**k for k in range(args.lr_min_log2, args.lr_max_log2 + 1)]
     t0 = time.perf_counter()
-    rows = _run(widths, lrs, base_width=args.base_width, steps=args.steps, seeds=args.seeds,
-                batch_size=args.batch_size, eval_every=max(1, args.steps // 10))
+    rows = _run(
+        widths,
+        lrs,
+        base_width=args.base_width,
+        steps=args.steps,
+        seeds=args.seeds,
+        batch_size=args.batch_size,
+        eval_every=max(1, args.steps // 10),
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "mup_transfer.csv", "w", newline="") as fh:
@@ -97,10 +120,13 @@ def main(argv=None):
         w.writeheader()
         w.writerows(rows)
     best = best_lrs(rows)
-    lines = [f"# muP learning-rate transfer (digits, MLP 64-w-w-10 ReLU, Adam, {args.steps} steps, "
-             f"{args.seeds} seeds, base width {args.base_width})", "",
-             "| parameterization | width | best lr | train loss at best | shift vs width "
-             f"{widths[0]} (log2 grid steps) |", "|---|---|---|---|---|"]
+    lines = [
+        f"# muP learning-rate transfer (digits, MLP 64-w-w-10 ReLU, Adam, {args.steps} steps, "
+        f"{args.seeds} seeds, base width {args.base_width})",
+        "",
+        f"| parameterization | width | best lr | train loss at best | shift vs width {widths[0]} (log2 grid steps) |",
+        "|---|---|---|---|---|",
+    ]
     for param in ("SP", "muP"):
         lr0 = best[(param, widths[0])][0]
         for width in widths:

@@ -41,8 +41,7 @@ import numpy as np
 from jaxnn import activations, datasets, diagnostics, initializers, models, schemes
 
 ACTIVATIONS = ("relu", "tanh", "gelu", "selu")
-SCHEMES = ("he_normal", "glorot_normal", "lecun_normal", "orthogonal", "normal(0.01)", "numerical_gain",
-           "lsuv", "zero")
+SCHEMES = ("he_normal", "glorot_normal", "lecun_normal", "orthogonal", "normal(0.01)", "numerical_gain", "lsuv", "zero")
 
 
 def make_params(name, key, sizes, activation, batch, apply_fn):
@@ -75,22 +74,44 @@ def depth_sweep(out: Path, *, depths, widths, acts, scheme_names, batch, key):
                     params = make_params(name, key, sizes, act, batch, apply_fns[act])
                     r = diagnostics.signal_propagation(params, apply_fns[act], batch, key, activation=act)
                     s = diagnostics.summary(r)
-                    row = {"activation": act, "width": width, "depth": depth, "scheme": name,
-                           **{k: s[k] for k in ("forward_log10", "backward_log10", "jac_sigma_median",
-                                                "jac_sigma_max", "jac_spread_log10", "max_dead_fraction",
-                                                "max_saturated_fraction", "first_identical_layer")},
-                           "verdict": diagnostics.verdict(r), "seconds": round(time.perf_counter() - t0, 2)}
+                    row = {
+                        "activation": act,
+                        "width": width,
+                        "depth": depth,
+                        "scheme": name,
+                        **{
+                            k: s[k]
+                            for k in (
+                                "forward_log10",
+                                "backward_log10",
+                                "jac_sigma_median",
+                                "jac_sigma_max",
+                                "jac_spread_log10",
+                                "max_dead_fraction",
+                                "max_saturated_fraction",
+                                "first_identical_layer",
+                            )
+                        },
+                        "verdict": diagnostics.verdict(r),
+                        "seconds": round(time.perf_counter() - t0, 2),
+                    }
                     rows.append(row)
                     if depth == max(depths) and width == max(widths):
                         deepest.setdefault(act, {})[name] = r
-                    print(f"{act:5s} w{width:<4d} L{depth:<3d} {name:15s} F {row['forward_log10']:+8.2f} "
-                          f"B {row['backward_log10']:+8.2f}  {row['verdict'][:90]}", flush=True)
+                    print(
+                        f"{act:5s} w{width:<4d} L{depth:<3d} {name:15s} F {row['forward_log10']:+8.2f} "
+                        f"B {row['backward_log10']:+8.2f}  {row['verdict'][:90]}",
+                        flush=True,
+                    )
     _write_csv(out / "depth_sweep.csv", rows)
     _depth_markdown(out / "depth_sweep.md", rows, max(depths), max(widths))
     _depth_plot(out / "depth_sweep.png", rows, acts, max(widths))
     for act, reports in deepest.items():
-        diagnostics.plot(reports, str(out / f"layers_{act}.png"),
-                         title=f"{act}, depth {max(depths)}, width {max(widths)} (digits batch)")
+        diagnostics.plot(
+            reports,
+            str(out / f"layers_{act}.png"),
+            title=f"{act}, depth {max(depths)}, width {max(widths)} (digits batch)",
+        )
     return rows
 
 
@@ -116,17 +137,23 @@ def _fmt(v):
 
 
 def _depth_markdown(path, rows, depth, width):
-    lines = [f"# Signal propagation at depth {depth}, width {width} (digits, batch 256)", "",
-             "F / B: log10 of the forward / backward second-moment ratio between the first and last hidden "
-             "layers; Jacobian: singular values of the per-example input-output Jacobian.", "",
-             "| activation | scheme | F | B | Jacobian sigma median | q90/q10 (decades) | max dead | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Signal propagation at depth {depth}, width {width} (digits, batch 256)",
+        "",
+        "F / B: log10 of the forward / backward second-moment ratio between the first and last hidden "
+        "layers; Jacobian: singular values of the per-example input-output Jacobian.",
+        "",
+        "| activation | scheme | F | B | Jacobian sigma median | q90/q10 (decades) | max dead | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if r["depth"] == depth and r["width"] == width:
-            lines.append(f"| {r['activation']} | {r['scheme']} | {_fmt(r['forward_log10'])} | "
-                         f"{_fmt(r['backward_log10'])} | {r['jac_sigma_median']:.3g} | "
-                         f"{_fmt(r['jac_spread_log10'])} | {r['max_dead_fraction']:.2f} | "
-                         f"{r['verdict'].split(' (')[0]} |")
+            lines.append(
+                f"| {r['activation']} | {r['scheme']} | {_fmt(r['forward_log10'])} | "
+                f"{_fmt(r['backward_log10'])} | {r['jac_sigma_median']:.3g} | "
+                f"{_fmt(r['jac_spread_log10'])} | {r['max_dead_fraction']:.2f} | "
+                f"{r['verdict'].split(' (')[0]} |"
+            )
     Path(path).write_text("\n".join(lines) + "\n")
 
 
@@ -207,12 +234,20 @@ def compare_with_convergence(run_dir: Path, *, seeds=3, batch_size=256):
             verdicts.append(diagnostics.verdict(r))
         m = measured[s.name]
         t = float(m["steps_to_target"]) if m["steps_to_target"] not in ("", "nan") else math.nan
-        rows.append({"scheme": s.name, "distortion": float(np.median(dists)), "rank": int(m["rank"]),
-                     "steps_to_target": t if math.isfinite(t) else float(censored_at),
-                     "frac_reached": float(m.get("frac_reached") or math.nan),
-                     "auc": float(m.get("auc") or math.nan), "verdict": verdicts[0].split(" (")[0]})
+        rows.append(
+            {
+                "scheme": s.name,
+                "distortion": float(np.median(dists)),
+                "rank": int(m["rank"]),
+                "steps_to_target": t if math.isfinite(t) else float(censored_at),
+                "frac_reached": float(m.get("frac_reached") or math.nan),
+                "auc": float(m.get("auc") or math.nan),
+                "verdict": verdicts[0].split(" (")[0],
+            }
+        )
     d = np.array([r["distortion"] for r in rows])
     d_rank = np.where(np.isinf(d), np.nanmax(np.where(np.isinf(d), np.nan, d), initial=0) + 1e6, d)
+
     def rho(other):  # undefined (NaN) when either side is constant, e.g. every scheme censored
         other = np.asarray(other, float)
         if np.ptp(d_rank) == 0 or np.ptp(other) == 0 or not np.all(np.isfinite(other)):
@@ -222,8 +257,15 @@ def compare_with_convergence(run_dir: Path, *, seeds=3, batch_size=256):
     rho_t = rho([r["steps_to_target"] for r in rows])
     rho_auc = rho([r["auc"] for r in rows])
     rho_rank = rho([r["rank"] for r in rows])
-    return {"preset": config.preset, "dir": str(run_dir), "n_schemes": len(rows), "spearman_steps": float(rho_t),
-            "spearman_auc": float(rho_auc), "spearman_rank": float(rho_rank), "rows": rows}
+    return {
+        "preset": config.preset,
+        "dir": str(run_dir),
+        "n_schemes": len(rows),
+        "spearman_steps": float(rho_t),
+        "spearman_auc": float(rho_auc),
+        "spearman_rank": float(rho_rank),
+        "rows": rows,
+    }
 
 
 def run_convergence(preset, out_dir: Path, seeds: int):
@@ -231,32 +273,55 @@ def run_convergence(preset, out_dir: Path, seeds: int):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "jaxnn.cli", "--preset", preset, "--seeds", str(seeds), "--out", str(out_dir),
-           "--quiet", "--no-plots", "--overwrite"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jaxnn.cli",
+        "--preset",
+        preset,
+        "--seeds",
+        str(seeds),
+        "--out",
+        str(out_dir),
+        "--quiet",
+        "--no-plots",
+        "--overwrite",
+    ]
     subprocess.run(cmd, check=True)
     return out_dir
 
 
 def _prediction_markdown(path, comparisons):
-    lines = ["# Does the step-0 diagnostic predict convergence?", "",
-             "distortion = |forward log10 ratio| + |backward log10 ratio| at initialization (median over 3 "
-             "init seeds; inf = symmetric units or zero signal). Spearman rank correlation across schemes with "
-             "the measured median steps-to-target (censored = budget + one eval) and with the AUC.", "",
-             "| preset | schemes | Spearman(distortion, steps-to-target) | Spearman(distortion, benchmark rank) "
-             "| Spearman(distortion, AUC) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "# Does the step-0 diagnostic predict convergence?",
+        "",
+        "distortion = |forward log10 ratio| + |backward log10 ratio| at initialization (median over 3 "
+        "init seeds; inf = symmetric units or zero signal). Spearman rank correlation across schemes with "
+        "the measured median steps-to-target (censored = budget + one eval) and with the AUC.",
+        "",
+        "| preset | schemes | Spearman(distortion, steps-to-target) | Spearman(distortion, benchmark rank) "
+        "| Spearman(distortion, AUC) |",
+        "|---|---|---|---|---|",
+    ]
     for c in comparisons:
-        r = [("n/a (constant)" if math.isnan(c[k]) else f"{c[k]:+.2f}")
-             for k in ("spearman_steps", "spearman_rank", "spearman_auc")]
+        r = [
+            ("n/a (constant)" if math.isnan(c[k]) else f"{c[k]:+.2f}")
+            for k in ("spearman_steps", "spearman_rank", "spearman_auc")
+        ]
         lines.append(f"| {c['preset']} | {c['n_schemes']} | {r[0]} | {r[1]} | {r[2]} |")
     for c in comparisons:
-        lines += ["", f"## {c['preset']} ({c['dir']})", "",
-                  "| scheme | distortion (decades) | benchmark rank | steps to target | reached | AUC | "
-                  "verdict at step 0 |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {c['preset']} ({c['dir']})",
+            "",
+            "| scheme | distortion (decades) | benchmark rank | steps to target | reached | AUC | verdict at step 0 |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in sorted(c["rows"], key=lambda r: r["distortion"]):
-            lines.append(f"| {r['scheme']} | {r['distortion']:.2f} | {r['rank']} | {r['steps_to_target']:.0f} | "
-                         f"{r['frac_reached']:.2f} | {r['auc']:.3g} | {r['verdict']} |")
+            lines.append(
+                f"| {r['scheme']} | {r['distortion']:.2f} | {r['rank']} | {r['steps_to_target']:.0f} | "
+                f"{r['frac_reached']:.2f} | {r['auc']:.3g} | {r['verdict']} |"
+            )
     Path(path).write_text("\n".join(lines) + "\n")
 
 
@@ -275,8 +340,9 @@ def main(argv=None):
     ap.add_argument("--convergence", nargs="*", default=[], help="results dirs of the convergence benchmark")
     ap.add_argument("--run-convergence", nargs="*", default=[], help="presets to run first (jaxnn.cli)")
     ap.add_argument("--convergence-seeds", type=int, default=4)
-    ap.add_argument("--docs-figure", default=None,
-                    help="also write the deep-ReLU example figure (30 layers, width 64) to this path")
+    ap.add_argument(
+        "--docs-figure", default=None, help="also write the deep-ReLU example figure (30 layers, width 64) to this path"
+    )
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -289,8 +355,15 @@ def main(argv=None):
     if not args.skip_sweep:
         depths = (2, 8, 32) if args.quick else tuple(int(d) for d in args.depths.split(","))
         widths = (64,) if args.quick else tuple(int(w) for w in args.widths.split(","))
-        depth_sweep(out, depths=depths, widths=widths, acts=tuple(args.activations.split(",")),
-                    scheme_names=tuple(args.schemes.split(",")), batch=batch, key=key)
+        depth_sweep(
+            out,
+            depths=depths,
+            widths=widths,
+            acts=tuple(args.activations.split(",")),
+            scheme_names=tuple(args.schemes.split(",")),
+            batch=batch,
+            key=key,
+        )
     dirs = [Path(d) for d in args.convergence]
     for preset in args.run_convergence:
         print(f"running convergence preset {preset} ({args.convergence_seeds} seeds) ...", flush=True)
@@ -302,9 +375,11 @@ def main(argv=None):
             continue
         c = compare_with_convergence(d)
         comparisons.append(c)
-        print(f"{c['preset']}: Spearman(distortion, steps-to-target) = {c['spearman_steps']:+.2f} over "
-              f"{c['n_schemes']} schemes; vs rank {c['spearman_rank']:+.2f}; vs AUC {c['spearman_auc']:+.2f}",
-              flush=True)
+        print(
+            f"{c['preset']}: Spearman(distortion, steps-to-target) = {c['spearman_steps']:+.2f} over "
+            f"{c['n_schemes']} schemes; vs rank {c['spearman_rank']:+.2f}; vs AUC {c['spearman_auc']:+.2f}",
+            flush=True,
+        )
     if comparisons:
         _prediction_markdown(out / "prediction.md", comparisons)
         (out / "prediction.json").write_text(json.dumps(comparisons, indent=2, default=float) + "\n")

@@ -49,7 +49,8 @@ Execution strategy under test (``--strategy``): ``auto`` (the library's per-back
 ``--chunk-size`` / ``--workers`` / ``--cpu-devices``. By default the XLA:CPU client keeps JAX's one device and
 the library runs one compiled-program call per core from worker threads (``jaxnn.sweep.default_workers``);
 ``--cpu-devices auto`` instead gives the client one device per core *before JAX starts*, so the run-axis
-sharding spreads runs over the cores (on a GPU machine it changes nothing). Results: ``--out`` (JSON) and a Markdown table (``--markdown``).
+sharding spreads runs over the cores (on a GPU machine it changes nothing).
+Results: ``--out`` (JSON) and a Markdown table (``--markdown``).
 """
 
 from __future__ import annotations
@@ -170,8 +171,12 @@ def flops(w: Workload, n_train: int, n_test: int, in_dim=64, out_dim=10) -> dict
     grad0 = 2 * n_train * (2 * sum(macs) + sum(macs[1:]))
     train = step * w.steps * w.runs
     evals = (fwd_test * n_eval + 2 * w.batch_size * sum(macs) + grad0) * w.runs
-    return {"per_step": float(step), "train": float(train), "jaxnn_eval": float(evals),
-            "jaxnn_total": float(train + evals)}
+    return {
+        "per_step": float(step),
+        "train": float(train),
+        "jaxnn_eval": float(evals),
+        "jaxnn_total": float(train + evals),
+    }
 
 
 class Context:
@@ -185,9 +190,16 @@ class Context:
 
         self.w = w
         cfg = presets.get_preset("default").replace(
-            dataset=w.dataset, hidden=tuple(w.hidden), schemes=tuple(w.schemes), seeds=w.seeds, steps=w.steps,
-            batch_size=w.batch_size, eval_every=w.eval_every, learning_rates=(w.lr,),
-            optimizer=f"sgd(momentum={w.momentum})")
+            dataset=w.dataset,
+            hidden=tuple(w.hidden),
+            schemes=tuple(w.schemes),
+            seeds=w.seeds,
+            steps=w.steps,
+            batch_size=w.batch_size,
+            eval_every=w.eval_every,
+            learning_rates=(w.lr,),
+            optimizer=f"sgd(momentum={w.momentum})",
+        )
         self.cfg = cfg
         self.exp = presets.build(cfg)
         ds = self.exp.dataset
@@ -203,27 +215,37 @@ class Context:
         # per-seed data order (shuffled epochs, remainder dropped), shared by every scheme: (S, steps, B)
         per = self.n // w.batch_size
         n_ep = -(-w.steps // per)
-        self.idx = np.stack([
-            np.concatenate([np.random.default_rng([s, e]).permutation(self.n)[: per * w.batch_size]
-                            for e in range(n_ep)]).reshape(-1, w.batch_size)[: w.steps]
-            for s in range(w.seeds)]).astype(np.int32)
+        self.idx = np.stack(
+            [
+                np.concatenate(
+                    [np.random.default_rng([s, e]).permutation(self.n)[: per * w.batch_size] for e in range(n_ep)]
+                ).reshape(-1, w.batch_size)[: w.steps]
+                for s in range(w.seeds)
+            ]
+        ).astype(np.int32)
         self.backend = jax.default_backend()
         self.flops = flops(w, self.n, self.x_test.shape[0], self.in_dim, self.out_dim)
         # Initial parameters of the baselines, made once outside every timing (as host arrays): the baselines
         # time training (+ compilation) only; jaxnn's timing includes its own initialization.
         keys = jax.random.split(jax.random.PRNGKey(0), w.seeds)
-        self.init_params = {(sc, s): jax.tree_util.tree_map(np.asarray, _plain_init(self, sc, keys[s]))
-                            for sc in w.schemes for s in range(w.seeds)}
+        self.init_params = {
+            (sc, s): jax.tree_util.tree_map(np.asarray, _plain_init(self, sc, keys[s]))
+            for sc in w.schemes
+            for s in range(w.seeds)
+        }
 
     def initializer(self, name):
         import jax
 
-        return {"glorot_normal": jax.nn.initializers.glorot_normal(),
-                "glorot_uniform": jax.nn.initializers.glorot_uniform(),
-                "he_normal": jax.nn.initializers.he_normal(), "he_uniform": jax.nn.initializers.he_uniform(),
-                "lecun_normal": jax.nn.initializers.lecun_normal(),
-                "lecun_uniform": jax.nn.initializers.lecun_uniform(),
-                "orthogonal": jax.nn.initializers.orthogonal()}.get(name, jax.nn.initializers.he_normal())
+        return {
+            "glorot_normal": jax.nn.initializers.glorot_normal(),
+            "glorot_uniform": jax.nn.initializers.glorot_uniform(),
+            "he_normal": jax.nn.initializers.he_normal(),
+            "he_uniform": jax.nn.initializers.he_uniform(),
+            "lecun_normal": jax.nn.initializers.lecun_normal(),
+            "lecun_uniform": jax.nn.initializers.lecun_uniform(),
+            "orthogonal": jax.nn.initializers.orthogonal(),
+        }.get(name, jax.nn.initializers.he_normal())
 
 
 # ------------------------------------------------------------------------------------------------ baselines
@@ -236,8 +258,10 @@ def _plain_init(ctx, scheme, key):
 
     init = ctx.initializer(scheme)
     keys = jax.random.split(key, len(ctx.sizes) - 1)
-    return [{"w": init(k, (a, b), jnp.float32), "b": jnp.zeros((b,), jnp.float32)}
-            for k, a, b in zip(keys, ctx.sizes[:-1], ctx.sizes[1:])]
+    return [
+        {"w": init(k, (a, b), jnp.float32), "b": jnp.zeros((b,), jnp.float32)}
+        for k, a, b in zip(keys, ctx.sizes[:-1], ctx.sizes[1:])
+    ]
 
 
 def _plain_apply(params, x):
@@ -295,7 +319,7 @@ def _ceiling_objective(ws, xb):
     return 0.5 * jnp.sum(h * h) / xb.shape[0]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _ceiling_program():
     """Forward + backward matmuls only: grad of 0.5|x W1 ... WL|^2 / B, plain SGD so that the steps chain.
     Module-level, so warm calls reuse it; ``jax.clear_caches()`` makes the headline compile it again."""
@@ -392,7 +416,7 @@ def m_jit_vmap_per_scheme(ctx):
 def torch_available() -> bool:
     try:
         import torch  # noqa: F401
-    except Exception:  # noqa: BLE001 - any import failure means "not available"
+    except Exception:
         return False
     return True
 
@@ -417,9 +441,13 @@ def m_torch_eager(ctx, threads=None):
     x = torch.as_tensor(ctx.x, device=dev)
     y = torch.as_tensor(ctx.y, dtype=torch.long, device=dev)
     idx = torch.as_tensor(ctx.idx, dtype=torch.long, device=dev)
-    inits = {"glorot_normal": torch.nn.init.xavier_normal_, "glorot_uniform": torch.nn.init.xavier_uniform_,
-             "he_normal": torch.nn.init.kaiming_normal_, "he_uniform": torch.nn.init.kaiming_uniform_,
-             "orthogonal": torch.nn.init.orthogonal_}
+    inits = {
+        "glorot_normal": torch.nn.init.xavier_normal_,
+        "glorot_uniform": torch.nn.init.xavier_uniform_,
+        "he_normal": torch.nn.init.kaiming_normal_,
+        "he_uniform": torch.nn.init.kaiming_uniform_,
+        "orthogonal": torch.nn.init.orthogonal_,
+    }
     for scheme in ctx.w.schemes:
         for s in range(ctx.w.seeds):
             torch.manual_seed(s)
@@ -521,8 +549,13 @@ def environment():
         "backend": jax.default_backend(),
         "device_kind": dev.device_kind,
         "device_count": jax.device_count(),
-        "versions": {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "optax": optax.__version__,
-                     "numpy": np.__version__, "jaxnn": jaxnn.__version__},
+        "versions": {
+            "jax": jax.__version__,
+            "jaxlib": jaxlib.__version__,
+            "optax": optax.__version__,
+            "numpy": np.__version__,
+            "jaxnn": jaxnn.__version__,
+        },
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
     if torch_available():
@@ -551,10 +584,12 @@ def headline(args, w: Workload) -> dict:
 
     ctx = Context(w)
     strategy_kw = dict(chunk_size=args.chunk_size, workers=args.workers)
-    methods = {"ceiling": m_ceiling,
-               "ceiling_parallel": functools.partial(m_ceiling, workers=args.workers or _n_cores()),
-               "loop_idiom": m_loop_idiom,
-               "scan_sequential": m_scan_sequential}
+    methods = {
+        "ceiling": m_ceiling,
+        "ceiling_parallel": functools.partial(m_ceiling, workers=args.workers or _n_cores()),
+        "loop_idiom": m_loop_idiom,
+        "scan_sequential": m_scan_sequential,
+    }
     if not args.skip_slow_baselines:
         methods["vmap_all"] = m_vmap_all
         methods["jit_vmap_per_scheme"] = m_jit_vmap_per_scheme
@@ -583,9 +618,14 @@ def headline(args, w: Workload) -> dict:
     rows = {}
     for k, t in med.items():
         done = f["jaxnn_total"] if k.startswith("jaxnn") else f["train"]
-        rows[k] = {"median_s": t, "times_s": times[k], "train_steps_per_s": w.runs * w.steps / t,
-                   "train_gflops_per_s": f["train"] / t / 1e9, "model_gflops_per_s": done / t / 1e9,
-                   "share_of_ceiling": med["ceiling"] / t if "ceiling" in med else None}
+        rows[k] = {
+            "median_s": t,
+            "times_s": times[k],
+            "train_steps_per_s": w.runs * w.steps / t,
+            "train_gflops_per_s": f["train"] / t / 1e9,
+            "model_gflops_per_s": done / t / 1e9,
+            "share_of_ceiling": med["ceiling"] / t if "ceiling" in med else None,
+        }
     jx = "jaxnn_sweep"
     best = min((k for k in med if k.startswith("jaxnn") and not k.endswith("with_init")), key=med.get, default=None)
     ratios = {}
@@ -601,19 +641,30 @@ def headline(args, w: Workload) -> dict:
     if best is not None:
         targets = {
             "method": best,
-            "faster_than_loop_idiom": _ratio(med, "loop_idiom", best), "need_loop": 1.5,
-            "faster_than_torch_eager": _ratio(med, min((k for k in med if k.startswith("torch")), key=med.get,
-                                                       default="torch_eager"), best), "need_torch": 3.0,
-            "time_over_ceiling": _ratio(med, best, "ceiling"), "need_ceiling_at_most": 1.4,
+            "faster_than_loop_idiom": _ratio(med, "loop_idiom", best),
+            "need_loop": 1.5,
+            "faster_than_torch_eager": _ratio(
+                med, min((k for k in med if k.startswith("torch")), key=med.get, default="torch_eager"), best
+            ),
+            "need_torch": 3.0,
+            "time_over_ceiling": _ratio(med, best, "ceiling"),
+            "need_ceiling_at_most": 1.4,
             "time_over_ceiling_parallel": _ratio(med, best, "ceiling_parallel"),
         }
         targets["met"] = bool(
             (targets["faster_than_loop_idiom"] is None or targets["faster_than_loop_idiom"] >= 1.5)
             and (targets["faster_than_torch_eager"] is None or targets["faster_than_torch_eager"] >= 3.0)
-            and (targets["time_over_ceiling"] is None or targets["time_over_ceiling"] <= 1.4))
-    return {"workload": dataclasses.asdict(w) | {"runs": w.runs, "training_steps": w.runs * w.steps},
-            "flops": f, "strategy": _strategy_note(args, ctx.backend), "methods": rows, "ratios": ratios,
-            "targets": targets, "repeats": args.repeats}
+            and (targets["time_over_ceiling"] is None or targets["time_over_ceiling"] <= 1.4)
+        )
+    return {
+        "workload": dataclasses.asdict(w) | {"runs": w.runs, "training_steps": w.runs * w.steps},
+        "flops": f,
+        "strategy": _strategy_note(args, ctx.backend),
+        "methods": rows,
+        "ratios": ratios,
+        "targets": targets,
+        "repeats": args.repeats,
+    }
 
 
 def _ratio(med, a, b):
@@ -627,10 +678,14 @@ def _strategy_note(args, backend):
 
     n_dev = jax.device_count()
     chunk = args.chunk_size or sweep.default_chunk_size(1024, jax.devices())
-    return {"backend": backend, "devices": n_dev, "cpu_devices_flag": args.cpu_devices,
-            "chunk_size": chunk if args.chunk_size else f"library default ({chunk} for 1024 runs)",
-            "workers": args.workers or ("library default" if "workers" in _run_program_params() else None),
-            "run_program_options": sorted(_run_program_params())}
+    return {
+        "backend": backend,
+        "devices": n_dev,
+        "cpu_devices_flag": args.cpu_devices,
+        "chunk_size": chunk if args.chunk_size else f"library default ({chunk} for 1024 runs)",
+        "workers": args.workers or ("library default" if "workers" in _run_program_params() else None),
+        "run_program_options": sorted(_run_program_params()),
+    }
 
 
 # ------------------------------------------------------------------------------------------------ scaling cells
@@ -641,8 +696,13 @@ def cell_main(spec: dict) -> dict:
     jax = _configure_jax(spec.get("cpu_devices"), spec.get("cache_dir"))
     import numpy as np
 
-    w = Workload(schemes=("he_normal",), seeds=spec["seeds"], steps=spec["steps"],
-                 hidden=(spec["width"],) * spec.get("depth", 3), batch_size=spec.get("batch_size", 128))
+    w = Workload(
+        schemes=("he_normal",),
+        seeds=spec["seeds"],
+        steps=spec["steps"],
+        hidden=(spec["width"],) * spec.get("depth", 3),
+        batch_size=spec.get("batch_size", 128),
+    )
     ctx = Context(w)
     rss_base = _peak_rss_bytes()
     kw = dict(chunk_size=spec.get("chunk_size"), workers=spec.get("workers"), memory_cap=spec.get("memory_cap"))
@@ -678,17 +738,31 @@ def cell_main(spec: dict) -> dict:
     wm = statistics.median(warm)
     f = ctx.flops
     program_mem = _program_bytes_in_flight(ctx, max(chunk_log, default=1), spec.get("workers"))
-    return {**spec, "runs": w.runs, "cold_s": cold, "warm_s": wm, "warm_times_s": warm,
-            "compile_s": max(cold - wm, 0.0), "steps_per_s": w.runs * w.steps / wm,
-            "train_gflops_per_s": f["train"] / wm / 1e9, "model_gflops_per_s": f["jaxnn_total"] / wm / 1e9,
-            "ceiling_gflops_per_s": ceil_rate / 1e9, "share_of_ceiling": f["train"] / wm / ceil_rate,
-            "peak_memory_bytes": int(peak), "memory_kind": kind, "baseline_rss_bytes": int(rss_base),
-            "memory_cap_bytes": spec.get("memory_cap"), "chunk_size_used": max(chunk_log, default=None),
-            # what the cap bounds: XLA's memory analysis of the compiled program times the calls in flight
-            "program_bytes_in_flight": program_mem,
-            "under_cap": None if not spec.get("memory_cap") else bool(program_mem <= spec["memory_cap"]),
-            "process_growth_bytes": int(peak - rss_base) if kind == "host_peak_rss" else None,
-            "finite": finite, "backend": jax.default_backend(), "device_kind": dev.device_kind}
+    return {
+        **spec,
+        "runs": w.runs,
+        "cold_s": cold,
+        "warm_s": wm,
+        "warm_times_s": warm,
+        "compile_s": max(cold - wm, 0.0),
+        "steps_per_s": w.runs * w.steps / wm,
+        "train_gflops_per_s": f["train"] / wm / 1e9,
+        "model_gflops_per_s": f["jaxnn_total"] / wm / 1e9,
+        "ceiling_gflops_per_s": ceil_rate / 1e9,
+        "share_of_ceiling": f["train"] / wm / ceil_rate,
+        "peak_memory_bytes": int(peak),
+        "memory_kind": kind,
+        "baseline_rss_bytes": int(rss_base),
+        "memory_cap_bytes": spec.get("memory_cap"),
+        "chunk_size_used": max(chunk_log, default=None),
+        # what the cap bounds: XLA's memory analysis of the compiled program times the calls in flight
+        "program_bytes_in_flight": program_mem,
+        "under_cap": None if not spec.get("memory_cap") else bool(program_mem <= spec["memory_cap"]),
+        "process_growth_bytes": int(peak - rss_base) if kind == "host_peak_rss" else None,
+        "finite": finite,
+        "backend": jax.default_backend(),
+        "device_kind": dev.device_kind,
+    }
 
 
 def _program_bytes_in_flight(ctx, chunk: int, workers) -> int:
@@ -717,42 +791,73 @@ def run_cell(spec: dict, timeout: float) -> dict:
     return res
 
 
-_SPEC_KEYS = ("table", "width", "seeds", "steps", "repeats", "cpu_devices", "chunk_size", "workers", "memory_cap",
-              "cache_dir", "depth", "batch_size")
+_SPEC_KEYS = (
+    "table",
+    "width",
+    "seeds",
+    "steps",
+    "repeats",
+    "cpu_devices",
+    "chunk_size",
+    "workers",
+    "memory_cap",
+    "cache_dir",
+    "depth",
+    "batch_size",
+)
 
 
 def scaling(args, memory_cap: int, cache_dir=None) -> list[dict]:
-    base = dict(steps=args.scaling_steps, repeats=args.repeats, cpu_devices=args.cpu_devices,
-                chunk_size=args.chunk_size, workers=args.workers, memory_cap=memory_cap,
-                cache_dir=cache_dir or args.cache_dir)
+    base = dict(
+        steps=args.scaling_steps,
+        repeats=args.repeats,
+        cpu_devices=args.cpu_devices,
+        chunk_size=args.chunk_size,
+        workers=args.workers,
+        memory_cap=memory_cap,
+        cache_dir=cache_dir or args.cache_dir,
+    )
     cells = []
     for width in args.widths:
         cells.append({**base, "table": "width", "width": width, "seeds": args.width_seeds})
     for seeds in args.seed_counts:
         cells.append({**base, "table": "seeds", "width": args.seeds_width, "seeds": seeds})
     for steps in args.step_counts:
-        cells.append({**base, "table": "steps", "width": args.seeds_width, "seeds": args.width_seeds,
-                      "steps": steps})
+        cells.append({**base, "table": "steps", "width": args.seeds_width, "seeds": args.width_seeds, "steps": steps})
     if args.memory_cell:
         s, wd = args.memory_cell
-        cells.append({**base, "table": "memory", "width": wd, "seeds": s, "steps": args.memory_steps,
-                      "repeats": 1})
+        cells.append({**base, "table": "memory", "width": wd, "seeds": s, "steps": args.memory_steps, "repeats": 1})
         if args.memory_demo_cap:
-            cells.append({**base, "table": "memory_vmap_chunked", "width": wd, "seeds": s,
-                          "steps": args.memory_steps, "repeats": 1, "chunk_size": s,
-                          "memory_cap": args.memory_demo_cap})
+            cells.append(
+                {
+                    **base,
+                    "table": "memory_vmap_chunked",
+                    "width": wd,
+                    "seeds": s,
+                    "steps": args.memory_steps,
+                    "repeats": 1,
+                    "chunk_size": s,
+                    "memory_cap": args.memory_demo_cap,
+                }
+            )
     out = []
     for c in cells:
         r = run_cell(c, args.cell_timeout)
         out.append(r)
         if "error" in r:
-            _log(args, f"  cell {c['table']:6s} width {c['width']:5d} seeds {c['seeds']:3d} steps {c['steps']:4d}: "
-                       f"ERROR {r['error'].strip().splitlines()[-1] if r['error'].strip() else ''}")
+            _log(
+                args,
+                f"  cell {c['table']:6s} width {c['width']:5d} seeds {c['seeds']:3d} steps {c['steps']:4d}: "
+                f"ERROR {r['error'].strip().splitlines()[-1] if r['error'].strip() else ''}",
+            )
         else:
-            _log(args, f"  cell {c['table']:6s} width {c['width']:5d} seeds {c['seeds']:3d} steps {c['steps']:4d}: "
-                       f"warm {r['warm_s']:7.2f} s compile {r['compile_s']:6.2f} s "
-                       f"{r['train_gflops_per_s']:7.1f} GFLOP/s ({100 * r['share_of_ceiling']:5.1f}% of ceiling) "
-                       f"peak {r['peak_memory_bytes'] / 2**20:7.0f} MiB")
+            _log(
+                args,
+                f"  cell {c['table']:6s} width {c['width']:5d} seeds {c['seeds']:3d} steps {c['steps']:4d}: "
+                f"warm {r['warm_s']:7.2f} s compile {r['compile_s']:6.2f} s "
+                f"{r['train_gflops_per_s']:7.1f} GFLOP/s ({100 * r['share_of_ceiling']:5.1f}% of ceiling) "
+                f"peak {r['peak_memory_bytes'] / 2**20:7.0f} MiB",
+            )
     return out
 
 
@@ -768,9 +873,18 @@ def compile_cache(args, cold=None) -> dict:
     if cold is None:
         shutil.rmtree(cache, ignore_errors=True)
         cache.mkdir(parents=True, exist_ok=True)
-        spec = dict(table="cache", width=args.seeds_width, seeds=args.cache_seeds, steps=args.scaling_steps,
-                    repeats=1, cpu_devices=args.cpu_devices, chunk_size=args.chunk_size, workers=args.workers,
-                    memory_cap=None, cache_dir=str(cache))
+        spec = dict(
+            table="cache",
+            width=args.seeds_width,
+            seeds=args.cache_seeds,
+            steps=args.scaling_steps,
+            repeats=1,
+            cpu_devices=args.cpu_devices,
+            chunk_size=args.chunk_size,
+            workers=args.workers,
+            memory_cap=None,
+            cache_dir=str(cache),
+        )
         cold = run_cell(spec, args.cell_timeout)
     else:
         spec = {k: v for k, v in cold.items() if k in _SPEC_KEYS}
@@ -782,8 +896,11 @@ def compile_cache(args, cold=None) -> dict:
         res["compile_s_warm"] = warm["compile_s"]
         res["first_call_s_cold"] = cold["cold_s"]
         res["first_call_s_warm"] = warm["cold_s"]
-        _log(args, f"  compile cache: first call {cold['cold_s']:.2f} s cold -> {warm['cold_s']:.2f} s warm "
-                   f"(compile {cold['compile_s']:.2f} s -> {warm['compile_s']:.2f} s, {n_files} cache files)")
+        _log(
+            args,
+            f"  compile cache: first call {cold['cold_s']:.2f} s cold -> {warm['cold_s']:.2f} s warm "
+            f"(compile {cold['compile_s']:.2f} s -> {warm['compile_s']:.2f} s, {n_files} cache files)",
+        )
     return res
 
 
@@ -793,33 +910,46 @@ def compile_cache(args, cold=None) -> dict:
 def markdown(result: dict) -> str:
     env = result["environment"]
     v = env["versions"]
-    lines = [f"Machine: {env['processor']} ({env['cpu_count']} cores, {env['memory_bytes'] / 2**30:.0f} GiB), "
-             f"backend `{env['backend']}` ({env['device_kind']}, {env['device_count']} device(s)); "
-             + ", ".join(f"{k} {val}" for k, val in v.items()) + f"; medians of {result['args']['repeats']} repeats.",
-             ""]
+    lines = [
+        f"Machine: {env['processor']} ({env['cpu_count']} cores, {env['memory_bytes'] / 2**30:.0f} GiB), "
+        f"backend `{env['backend']}` ({env['device_kind']}, {env['device_count']} device(s)); "
+        + ", ".join(f"{k} {val}" for k, val in v.items())
+        + f"; medians of {result['args']['repeats']} repeats.",
+        "",
+    ]
     h = result.get("headline")
     if h:
         wl = h["workload"]
-        lines += [f"Headline: {len(wl['schemes'])} schemes x {wl['seeds']} seeds x {wl['steps']} steps "
-                  f"= {wl['training_steps']:,} training steps, MLP 64-{'-'.join(map(str, wl['hidden']))}-10, "
-                  f"batch {wl['batch_size']}, compilation included.", "",
-                  "| way to run the same training steps | wall time (median) | steps/s | share of the matmul-only "
-                  "ceiling |", "|---|---|---|---|"]
+        lines += [
+            f"Headline: {len(wl['schemes'])} schemes x {wl['seeds']} seeds x {wl['steps']} steps "
+            f"= {wl['training_steps']:,} training steps, MLP 64-{'-'.join(map(str, wl['hidden']))}-10, "
+            f"batch {wl['batch_size']}, compilation included.",
+            "",
+            "| way to run the same training steps | wall time (median) | steps/s | share of the matmul-only ceiling |",
+            "|---|---|---|---|",
+        ]
         for k, r in sorted(h["methods"].items(), key=lambda kv: kv[1]["median_s"]):
             share = "" if r["share_of_ceiling"] is None else f"{100 * r['share_of_ceiling']:.0f}%"
             lines.append(f"| {_LABELS.get(k, k)} | {r['median_s']:.2f} s | {r['train_steps_per_s']:,.0f} | {share} |")
         t = h.get("targets") or {}
         if t:
-            lines += ["", f"Targets ({_LABELS.get(t['method'], t['method'])}): "
-                      f"{_fmt(t['faster_than_loop_idiom'])}x faster than the per-step loop (need >= 1.5), "
-                      f"{_fmt(t['faster_than_torch_eager'])}x faster than torch eager (need >= 3), "
-                      f"{_fmt(t['time_over_ceiling'])}x the matmul-only ceiling's time (need <= 1.4; "
-                      f"{_fmt(t['time_over_ceiling_parallel'])}x the ceiling run on every core). "
-                      f"Met: {'yes' if t['met'] else 'no'}."]
+            lines += [
+                "",
+                f"Targets ({_LABELS.get(t['method'], t['method'])}): "
+                f"{_fmt(t['faster_than_loop_idiom'])}x faster than the per-step loop (need >= 1.5), "
+                f"{_fmt(t['faster_than_torch_eager'])}x faster than torch eager (need >= 3), "
+                f"{_fmt(t['time_over_ceiling'])}x the matmul-only ceiling's time (need <= 1.4; "
+                f"{_fmt(t['time_over_ceiling_parallel'])}x the ceiling run on every core). "
+                f"Met: {'yes' if t['met'] else 'no'}.",
+            ]
     sc = result.get("scaling")
     if sc:
-        lines += ["", "| table | width | seeds | steps | runs | warm time | compile | steps/s | GFLOP/s (train) "
-                  "| share of ceiling | peak memory | cap |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| table | width | seeds | steps | runs | warm time | compile | steps/s | GFLOP/s (train) "
+            "| share of ceiling | peak memory | cap |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in sc:
             if "error" in r:
                 lines.append(f"| {r['table']} | {r['width']} | {r['seeds']} | {r['steps']} | | error | | | | | | |")
@@ -827,17 +957,25 @@ def markdown(result: dict) -> str:
             chunk = "" if not r.get("chunk_size_used") else f"; chunks of {r['chunk_size_used']} runs"
             if r.get("program_bytes_in_flight"):
                 chunk += f", programs {r['program_bytes_in_flight'] / 2**30:.2f} GiB"
-            cap = "" if not r.get("memory_cap_bytes") else (
-                f"{r['memory_cap_bytes'] / 2**30:.1f} GiB ({'under' if r['under_cap'] else 'OVER'}{chunk})")
-            lines.append(f"| {r['table']} | {r['width']} | {r['seeds']} | {r['steps']} | {r['runs']} | "
-                         f"{r['warm_s']:.2f} s | {r['compile_s']:.2f} s | {r['steps_per_s']:,.0f} | "
-                         f"{r['train_gflops_per_s']:.1f} | {100 * r['share_of_ceiling']:.0f}% | "
-                         f"{r['peak_memory_bytes'] / 2**20:,.0f} MiB | {cap} |")
+            cap = (
+                ""
+                if not r.get("memory_cap_bytes")
+                else (f"{r['memory_cap_bytes'] / 2**30:.1f} GiB ({'under' if r['under_cap'] else 'OVER'}{chunk})")
+            )
+            lines.append(
+                f"| {r['table']} | {r['width']} | {r['seeds']} | {r['steps']} | {r['runs']} | "
+                f"{r['warm_s']:.2f} s | {r['compile_s']:.2f} s | {r['steps_per_s']:,.0f} | "
+                f"{r['train_gflops_per_s']:.1f} | {100 * r['share_of_ceiling']:.0f}% | "
+                f"{r['peak_memory_bytes'] / 2**20:,.0f} MiB | {cap} |"
+            )
     cc = result.get("compile_cache")
     if cc and "compile_s_cold" in cc:
-        lines += ["", f"Persistent compilation cache (same command twice): first call {cc['first_call_s_cold']:.2f} s "
-                  f"cold -> {cc['first_call_s_warm']:.2f} s warm; compile {cc['compile_s_cold']:.2f} s -> "
-                  f"{cc['compile_s_warm']:.2f} s."]
+        lines += [
+            "",
+            f"Persistent compilation cache (same command twice): first call {cc['first_call_s_cold']:.2f} s "
+            f"cold -> {cc['first_call_s_warm']:.2f} s warm; compile {cc['compile_s_cold']:.2f} s -> "
+            f"{cc['compile_s_warm']:.2f} s.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -872,8 +1010,9 @@ def _ints(text):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="tiny configuration (for tests): seconds, not minutes")
     p.add_argument("--repeats", type=int, help="timed repeats per method / cell (median; default 3, --quick 1)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="results JSON (default benchmarks/results/throughput.json)")
@@ -888,13 +1027,20 @@ def build_parser():
     p.add_argument("--no-scaling", action="store_true")
     p.add_argument("--no-cache-check", action="store_true")
     g = p.add_argument_group("execution strategy (default: the library's choice for the backend)")
-    g.add_argument("--cpu-devices", default="default",
-                   help="XLA:CPU devices, set before JAX starts: 'default' = JAX's own (1; the library then runs "
-                        "one worker thread per core), 'auto' = one per core, or a number. No effect on GPU/TPU")
+    g.add_argument(
+        "--cpu-devices",
+        default="default",
+        help="XLA:CPU devices, set before JAX starts: 'default' = JAX's own (1; the library then runs "
+        "one worker thread per core), 'auto' = one per core, or a number. No effect on GPU/TPU",
+    )
     g.add_argument("--chunk-size", type=int, help="runs per compiled-program call (jaxnn.sweep chunk_size)")
     g.add_argument("--workers", type=int, help="concurrent program calls (jaxnn.sweep workers, when supported)")
-    g.add_argument("--memory-cap-fraction", type=float, default=0.5,
-                   help="peak-memory cap as a fraction of the machine's (CPU) or device's memory (default 0.5)")
+    g.add_argument(
+        "--memory-cap-fraction",
+        type=float,
+        default=0.5,
+        help="peak-memory cap as a fraction of the machine's (CPU) or device's memory (default 0.5)",
+    )
     s = p.add_argument_group("scaling table")
     s.add_argument("--widths", type=_ints, default=(64, 128, 256, 512, 1024))
     s.add_argument("--width-seeds", type=int, default=8, help="seeds in the width and steps tables (default 8)")
@@ -904,14 +1050,21 @@ def build_parser():
     s.add_argument("--scaling-steps", type=int, default=100, help="steps per run in the width/seeds tables")
     s.add_argument("--memory-cell", type=_ints, default=(64, 1024), help="SEEDS,WIDTH of the memory cell")
     s.add_argument("--memory-steps", type=int, default=20, help="steps per run in the memory cell")
-    s.add_argument("--memory-demo-cap", type=float, default=0,
-                   help="also run the memory cell as one wide vmap chunk request under this cap in bytes "
-                        "(the sweep must cut it into smaller chunks); 0 = skip")
+    s.add_argument(
+        "--memory-demo-cap",
+        type=float,
+        default=0,
+        help="also run the memory cell as one wide vmap chunk request under this cap in bytes "
+        "(the sweep must cut it into smaller chunks); 0 = skip",
+    )
     s.add_argument("--cache-seeds", type=int, default=4)
-    s.add_argument("--cache-dir", default=os.environ.get("JAXNN_XLA_CACHE", str(Path.home() / ".cache" / "jaxnn" / "xla")),
-                   help="JAX persistent compilation cache for the scaling cells (so a second run of the same command "
-                        "compiles nothing; 'none' disables; the cold/warm check uses a fresh subdirectory of it). "
-                        "Default $JAXNN_XLA_CACHE or ~/.cache/jaxnn/xla")
+    s.add_argument(
+        "--cache-dir",
+        default=os.environ.get("JAXNN_XLA_CACHE", str(Path.home() / ".cache" / "jaxnn" / "xla")),
+        help="JAX persistent compilation cache for the scaling cells (so a second run of the same command "
+        "compiles nothing; 'none' disables; the cold/warm check uses a fresh subdirectory of it). "
+        "Default $JAXNN_XLA_CACHE or ~/.cache/jaxnn/xla",
+    )
     s.add_argument("--cell-timeout", type=float, default=1800)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--cell", help=argparse.SUPPRESS)
@@ -945,17 +1098,30 @@ def main(argv=None) -> int:
         raise SystemExit(f"--schemes at most {len(HEADLINE_SCHEMES)}")
     jax = _configure_jax(args.cpu_devices, None)
     dev = jax.devices()[0]
-    dev_mem = (dev.memory_stats() or {}).get("bytes_limit") if dev.platform != "cpu" and hasattr(
-        dev, "memory_stats") else None
+    dev_mem = (
+        (dev.memory_stats() or {}).get("bytes_limit")
+        if dev.platform != "cpu" and hasattr(dev, "memory_stats")
+        else None
+    )
     memory_cap = int(args.memory_cap_fraction * (dev_mem or _total_memory_bytes()))
-    result = {"environment": environment(), "args": {k: v for k, v in vars(args).items() if k != "cell"},
-              "memory_cap_bytes": memory_cap}
-    _log(args, f"{result['environment']['processor']} | {result['environment']['cpu_count']} cores | "
-               f"backend {jax.default_backend()} ({dev.device_kind}) x{jax.device_count()} | "
-               + " ".join(f"{k} {v}" for k, v in result["environment"]["versions"].items()))
+    result = {
+        "environment": environment(),
+        "args": {k: v for k, v in vars(args).items() if k != "cell"},
+        "memory_cap_bytes": memory_cap,
+    }
+    _log(
+        args,
+        f"{result['environment']['processor']} | {result['environment']['cpu_count']} cores | "
+        f"backend {jax.default_backend()} ({dev.device_kind}) x{jax.device_count()} | "
+        + " ".join(f"{k} {v}" for k, v in result["environment"]["versions"].items()),
+    )
     if not args.no_headline:
-        w = Workload(schemes=HEADLINE_SCHEMES[: args.schemes], seeds=args.seeds, steps=args.steps,
-                     hidden=(16, 16) if args.quick else (128, 128, 128))
+        w = Workload(
+            schemes=HEADLINE_SCHEMES[: args.schemes],
+            seeds=args.seeds,
+            steps=args.steps,
+            hidden=(16, 16) if args.quick else (128, 128, 128),
+        )
         _log(args, f"headline: {w.runs} runs x {w.steps} steps, {args.repeats} repeats")
         result["headline"] = headline(args, w)
     if args.cache_dir and args.cache_dir.lower() == "none":

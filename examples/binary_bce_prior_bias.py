@@ -23,13 +23,22 @@ from jaxnn import datasets, initializers, losses, metrics, models, train
 
 def _run(ds, out_bias, init_key, data_key, steps):
     sizes = [ds.x_train.shape[1], 32, ds.info.output_dim]
-    params = models.mlp_init(init_key, sizes, w_init=[initializers.he_normal(), initializers.zeros],
-                             b_init=[initializers.zeros, out_bias])
+    params = models.mlp_init(
+        init_key, sizes, w_init=[initializers.he_normal(), initializers.zeros], b_init=[initializers.zeros, out_bias]
+    )
     return train.fit(
-        params, (ds.x_train, ds.y_train), key=data_key,
-        apply_fn=models.mlp_apply, loss_fn=losses.binary_cross_entropy,  # on logits
-        optimizer=optax.adam(1e-3), steps=steps, batch_size=32,
-        eval_data=(ds.x_test, ds.y_test), eval_every=max(1, steps // 10), metric=metrics.binary_accuracy)
+        params,
+        (ds.x_train, ds.y_train),
+        key=data_key,
+        apply_fn=models.mlp_apply,
+        loss_fn=losses.binary_cross_entropy,  # on logits
+        optimizer=optax.adam(1e-3),
+        steps=steps,
+        batch_size=32,
+        eval_data=(ds.x_test, ds.y_test),
+        eval_every=max(1, steps // 10),
+        metric=metrics.binary_accuracy,
+    )
 
 
 def main(steps: int = 600, seed: int = 0) -> dict:
@@ -46,8 +55,7 @@ def main(steps: int = 600, seed: int = 0) -> dict:
         "initial_train_loss_zero_bias": float(zero.history["train_loss"][0]),
         "test_loss": float(losses.binary_cross_entropy(logits, ds.y_test)),
         "test_accuracy": float(metrics.binary_accuracy(logits, ds.y_test)),
-        "test_accuracy_zero_bias": float(metrics.binary_accuracy(models.mlp_apply(zero.params, ds.x_test),
-                                                                 ds.y_test)),
+        "test_accuracy_zero_bias": float(metrics.binary_accuracy(models.mlp_apply(zero.params, ds.x_test), ds.y_test)),
     }
     for name, value in out.items():
         print(f"{name:>30s}: {value:.4f}")

@@ -22,10 +22,18 @@ def main(steps: int = 1500, seed: int = 0) -> dict:
     sizes = [ds.x_train.shape[1], 128, ds.info.output_dim]
     params = models.mlp_init(init_key, sizes, w_init=initializers.he_normal(), b_init=initializers.zeros)
     result = train.fit(
-        params, (ds.x_train, ds.y_train), key=data_key,
-        apply_fn=models.mlp_apply, loss_fn=losses.categorical_cross_entropy,
-        optimizer=optax.adam(1e-3), steps=steps, batch_size=64,
-        eval_data=(ds.x_test, ds.y_test), eval_every=max(1, steps // 10), metric=metrics.accuracy)
+        params,
+        (ds.x_train, ds.y_train),
+        key=data_key,
+        apply_fn=models.mlp_apply,
+        loss_fn=losses.categorical_cross_entropy,
+        optimizer=optax.adam(1e-3),
+        steps=steps,
+        batch_size=64,
+        eval_data=(ds.x_test, ds.y_test),
+        eval_every=max(1, steps // 10),
+        metric=metrics.accuracy,
+    )
     logits = models.mlp_apply(result.params, ds.x_test)
     out = {
         "initial_test_loss": float(result.history["eval_loss"][0]),

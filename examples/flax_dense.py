@@ -25,8 +25,7 @@ class MLP(nn.Module):
     def __call__(self, x):
         x = nn.Dense(self.hidden, kernel_init=initializers.he_normal(), bias_init=initializers.zeros)(x)
         x = nn.relu(x)
-        return nn.Dense(self.num_classes, kernel_init=initializers.glorot_normal(),
-                        bias_init=initializers.zeros)(x)
+        return nn.Dense(self.num_classes, kernel_init=initializers.glorot_normal(), bias_init=initializers.zeros)(x)
 
 
 def main(steps: int = 1500, seed: int = 0) -> dict:
@@ -35,10 +34,18 @@ def main(steps: int = 1500, seed: int = 0) -> dict:
     model = MLP(num_classes=ds.info.output_dim)
     params = model.init(init_key, ds.x_train[:1])
     result = train.fit(
-        params, (ds.x_train, ds.y_train), key=data_key,
-        apply_fn=model.apply, loss_fn=losses.categorical_cross_entropy,
-        optimizer=optax.adam(1e-3), steps=steps, batch_size=64,
-        eval_data=(ds.x_test, ds.y_test), eval_every=max(1, steps // 10), metric=metrics.accuracy)
+        params,
+        (ds.x_train, ds.y_train),
+        key=data_key,
+        apply_fn=model.apply,
+        loss_fn=losses.categorical_cross_entropy,
+        optimizer=optax.adam(1e-3),
+        steps=steps,
+        batch_size=64,
+        eval_data=(ds.x_test, ds.y_test),
+        eval_every=max(1, steps // 10),
+        metric=metrics.accuracy,
+    )
     logits = model.apply(result.params, ds.x_test)
     out = {
         "initial_test_loss": float(result.history["eval_loss"][0]),

@@ -26,11 +26,17 @@ def main(steps: int = 3000, seed: int = 0) -> dict:
     sizes = [ds.x_train.shape[1], 32, ds.info.output_dim]
     params = models.mlp_init(init_key, sizes, w_init=initializers.he_normal(), b_init=initializers.zeros)
     out = {"train_outlier_fraction": float(ds.info.train_outliers.mean())}
-    for name, loss_fn in [("mse", losses.mean_squared_error),
-                          ("huber", functools.partial(losses.huber, delta=0.5))]:
+    for name, loss_fn in [("mse", losses.mean_squared_error), ("huber", functools.partial(losses.huber, delta=0.5))]:
         result = train.fit(
-            params, (ds.x_train, ds.y_train), key=data_key, apply_fn=models.mlp_apply, loss_fn=loss_fn,
-            optimizer=optax.adam(1e-3), steps=steps, batch_size=64)
+            params,
+            (ds.x_train, ds.y_train),
+            key=data_key,
+            apply_fn=models.mlp_apply,
+            loss_fn=loss_fn,
+            optimizer=optax.adam(1e-3),
+            steps=steps,
+            batch_size=64,
+        )
         pred = models.mlp_apply(result.params, ds.x_test)
         out[f"{name}_test_mse"] = float(losses.mean_squared_error(pred, ds.y_test))
         out[f"{name}_test_r2"] = float(metrics.r2(pred, ds.y_test))

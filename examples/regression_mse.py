@@ -22,13 +22,22 @@ def main(steps: int = 1000, seed: int = 0) -> dict:
     ds = datasets.load("diabetes", seed=seed)
     init_key, data_key = jax.random.split(jax.random.key(seed))
     sizes = [ds.x_train.shape[1], 32, ds.info.output_dim]
-    params = models.mlp_init(init_key, sizes, w_init=[initializers.he_normal(), initializers.lecun_normal()],
-                             b_init=initializers.zeros)
+    params = models.mlp_init(
+        init_key, sizes, w_init=[initializers.he_normal(), initializers.lecun_normal()], b_init=initializers.zeros
+    )
     result = train.fit(
-        params, (ds.x_train, ds.y_train), key=data_key,
-        apply_fn=models.mlp_apply, loss_fn=losses.mean_squared_error,
-        optimizer=optax.adamw(3e-3, weight_decay=1e-2), steps=steps, batch_size=32,
-        eval_data=(ds.x_test, ds.y_test), eval_every=max(1, steps // 10), metric=metrics.r2)
+        params,
+        (ds.x_train, ds.y_train),
+        key=data_key,
+        apply_fn=models.mlp_apply,
+        loss_fn=losses.mean_squared_error,
+        optimizer=optax.adamw(3e-3, weight_decay=1e-2),
+        steps=steps,
+        batch_size=32,
+        eval_data=(ds.x_test, ds.y_test),
+        eval_every=max(1, steps // 10),
+        metric=metrics.r2,
+    )
     pred = models.mlp_apply(result.params, ds.x_test)
     mse = losses.mean_squared_error(pred, ds.y_test)
     out = {

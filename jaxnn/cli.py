@@ -20,8 +20,8 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 __all__ = ["build_parser", "config_from_args", "run", "main"]
 
@@ -52,30 +52,45 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="jaxnn-bench",
         description="Initialization convergence benchmark: K schemes x S seeds trained by one compiled JAX program; "
-                    "medians with bootstrap CIs, censored steps-to-target, paired Wilcoxon tests, plots.",
+        "medians with bootstrap CIs, censored steps-to-target, paired Wilcoxon tests, plots.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Spec lists are comma-separated; parentheses protect commas: "
-               "--schemes \"he_normal, uniform(-0.05, 0.05), glorot_uniform/normal(0.01)\" (WEIGHT/BIAS).")
+        '--schemes "he_normal, uniform(-0.05, 0.05), glorot_uniform/normal(0.01)" (WEIGHT/BIAS).',
+    )
     p.add_argument("--preset", default="default", help="starting configuration (see --list-presets)")
     p.add_argument("--list-presets", action="store_true", help="list the presets and exit")
     g = p.add_argument_group("what to train (override the preset)")
     g.add_argument("--dataset", help="digits, breast_cancer, diabetes or synthetic_regression")
     g.add_argument("--dataset-seed", type=int, help="seed of the train/test split")
-    g.add_argument("--model", choices=("mlp", "conv", "resmlp"),
-                   help="resmlp: residual MLP, --depth blocks h + f(h) of --width units (2-layer branches)")
+    g.add_argument(
+        "--model",
+        choices=("mlp", "conv", "resmlp"),
+        help="resmlp: residual MLP, --depth blocks h + f(h) of --width units (2-layer branches)",
+    )
     g.add_argument("--depth", type=int, help="number of hidden layers (resmlp: residual blocks) (with --width)")
     g.add_argument("--width", type=int, help="hidden width (with --depth; default: the preset's first width)")
     g.add_argument("--hidden", type=_ints, help="hidden widths, e.g. 128,128,128 (mlp) or dense widths after convs")
     g.add_argument("--channels", type=_ints, help="conv channels, e.g. 16,32")
     g.add_argument("--activation", help="relu, tanh, gelu, ... (jaxnn.activations)")
-    g.add_argument("--loss", type=_specs, help="loss spec(s); several with --compare losses, e.g. 'mse, huber(delta=1.0)'")
+    g.add_argument(
+        "--loss", type=_specs, help="loss spec(s); several with --compare losses, e.g. 'mse, huber(delta=1.0)'"
+    )
     g.add_argument("--compare", choices=("schemes", "losses"), help="the compared axis")
-    g.add_argument("--schemes", type=_specs, help="initialization schemes: WEIGHT or WEIGHT/BIAS initializer specs, "
-                                                  "or named schemes lsuv, fixup (resmlp), zero (ZerO)")
+    g.add_argument(
+        "--schemes",
+        type=_specs,
+        help="initialization schemes: WEIGHT or WEIGHT/BIAS initializer specs, "
+        "or named schemes lsuv, fixup (resmlp), zero (ZerO)",
+    )
     g.add_argument("--optimizer", help="optax optimizer spec without the learning rate, e.g. 'sgd(momentum=0.9)', adam")
-    g.add_argument("--lr", "--learning-rates", dest="learning_rates", type=_floats,
-                   help="learning rate, or a grid (e.g. 0.003,0.01,0.03): each scheme reported at its best rate, "
-                        "chosen on a validation split with separate tuning seeds")
+    g.add_argument(
+        "--lr",
+        "--learning-rates",
+        dest="learning_rates",
+        type=_floats,
+        help="learning rate, or a grid (e.g. 0.003,0.01,0.03): each scheme reported at its best rate, "
+        "chosen on a validation split with separate tuning seeds",
+    )
     g.add_argument("--seeds", type=int, help="seeds per scheme (paired across schemes)")
     g.add_argument("--tune-seeds", type=int, help="seeds per (scheme, rate) for learning-rate tuning")
     g.add_argument("--steps", type=int, help="training steps per run")
@@ -83,24 +98,42 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--eval-every", type=int, help="evaluation interval in steps")
     g.add_argument("--target", type=float, help="convergence target (loss at or below / metric at or above)")
     g.add_argument("--target-on", choices=("eval_loss", "train_loss", "eval_metric"))
-    g.add_argument("--train-loss", choices=("batch", "full"),
-                   help="train_loss curve: running mean of the minibatch losses (default, free) or the exact loss "
-                        "on the whole training set (one extra forward pass over it per evaluation)")
+    g.add_argument(
+        "--train-loss",
+        choices=("batch", "full"),
+        help="train_loss curve: running mean of the minibatch losses (default, free) or the exact loss "
+        "on the whole training set (one extra forward pass over it per evaluation)",
+    )
     g.add_argument("--seed", type=int, help="base seed of the init and data-order key streams")
     o = p.add_argument_group("where and how")
     o.add_argument("--out", type=Path, help="results directory (default: results/<preset>)")
     o.add_argument("--overwrite", action="store_true", help="replace results of a different config in --out")
-    o.add_argument("--chunk-size", type=int, help="runs per compiled-program call (default: per backend; "
-                                                  "1 per device on CPU, wide on GPU); never changes results")
-    o.add_argument("--workers", type=int, help="concurrent compiled-program calls (default: one per free core on "
-                                               "CPU, 1 on GPU/TPU); never changes results")
-    o.add_argument("--memory-cap", type=float, metavar="GIB",
-                   help="GiB one device's share of a program call may use; bigger chunks are halved until XLA's "
-                        "memory analysis fits (default: half the device's memory); never changes results")
+    o.add_argument(
+        "--chunk-size",
+        type=int,
+        help="runs per compiled-program call (default: per backend; "
+        "1 per device on CPU, wide on GPU); never changes results",
+    )
+    o.add_argument(
+        "--workers",
+        type=int,
+        help="concurrent compiled-program calls (default: one per free core on "
+        "CPU, 1 on GPU/TPU); never changes results",
+    )
+    o.add_argument(
+        "--memory-cap",
+        type=float,
+        metavar="GIB",
+        help="GiB one device's share of a program call may use; bigger chunks are halved until XLA's "
+        "memory analysis fits (default: half the device's memory); never changes results",
+    )
     o.add_argument("--devices", type=int, help="use the first N devices (default: all)")
-    o.add_argument("--compile-cache", default=os.environ.get("JAXNN_COMPILE_CACHE", str(DEFAULT_COMPILE_CACHE)),
-                   help="JAX persistent compilation cache directory, so a repeated run loads the compiled programs "
-                        "instead of compiling them ($JAXNN_COMPILE_CACHE; default %(default)s; 'none' disables)")
+    o.add_argument(
+        "--compile-cache",
+        default=os.environ.get("JAXNN_COMPILE_CACHE", str(DEFAULT_COMPILE_CACHE)),
+        help="JAX persistent compilation cache directory, so a repeated run loads the compiled programs "
+        "instead of compiling them ($JAXNN_COMPILE_CACHE; default %(default)s; 'none' disables)",
+    )
     o.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() first (multi-host)")
     o.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     o.add_argument("--quiet", action="store_true", help="no progress bar and no table; print only the paths")
@@ -113,9 +146,26 @@ def config_from_args(args: argparse.Namespace):
 
     cfg = get_preset(args.preset)
     kw = {}
-    for name in ("dataset", "dataset_seed", "model", "activation", "compare", "schemes", "optimizer",
-                 "learning_rates", "seeds", "tune_seeds", "steps", "batch_size", "eval_every", "target",
-                 "target_on", "train_loss", "seed", "channels"):
+    for name in (
+        "dataset",
+        "dataset_seed",
+        "model",
+        "activation",
+        "compare",
+        "schemes",
+        "optimizer",
+        "learning_rates",
+        "seeds",
+        "tune_seeds",
+        "steps",
+        "batch_size",
+        "eval_every",
+        "target",
+        "target_on",
+        "train_loss",
+        "seed",
+        "channels",
+    ):
         v = getattr(args, name, None)
         if v is not None:
             kw[name] = v
@@ -138,9 +188,20 @@ def config_from_args(args: argparse.Namespace):
     return cfg.replace(**kw)
 
 
-def run(config, out, *, overwrite: bool = False, chunk_size: int | None = None, workers: int | None = None,
-        memory_cap: int | None = None, devices=None, quiet: bool = False,
-        plots: bool = True, on_chunk=None, command: str | None = None):
+def run(
+    config,
+    out,
+    *,
+    overwrite: bool = False,
+    chunk_size: int | None = None,
+    workers: int | None = None,
+    memory_cap: int | None = None,
+    devices=None,
+    quiet: bool = False,
+    plots: bool = True,
+    on_chunk=None,
+    command: str | None = None,
+):
     """Run (or resume) the benchmark ``config`` into the results directory ``out``.
 
     Returns ``(result, paths)``: the :class:`jaxnn.sweep.SweepResult` and ``{name: Path}`` of what was written.
@@ -153,20 +214,48 @@ def run(config, out, *, overwrite: bool = False, chunk_size: int | None = None, 
     exp = presets.build(config)  # validates every name before touching the directory
     out = Path(out)
     if jax.process_index() == 0:
-        results.prepare_dir(out, config.to_json(), overwrite=overwrite,
-                            extra={"command": command, "execution": {"chunk_size": chunk_size, "workers": workers, "devices":
-                                   None if devices is None else [str(d) for d in devices]}})
+        results.prepare_dir(
+            out,
+            config.to_json(),
+            overwrite=overwrite,
+            extra={
+                "command": command,
+                "execution": {
+                    "chunk_size": chunk_size,
+                    "workers": workers,
+                    "devices": None if devices is None else [str(d) for d in devices],
+                },
+            },
+        )
     store = results.ChunkStore(out)
     ds = exp.dataset
-    common = dict(init_fn=exp.init_fn, apply_fn=exp.apply_fn, optimizer=exp.optimizer,
-                  train_data=(ds.x_train, ds.y_train), eval_data=(ds.x_test, ds.y_test), seeds=config.seeds,
-                  steps=config.steps, batch_size=config.batch_size, eval_every=config.eval_every,
-                  target=config.target, target_on=config.target_on, train_loss=config.train_loss, metric=exp.metric,
-                  learning_rates=config.learning_rates, tune_seeds=config.tune_seeds, seed=config.seed,
-                  chunk_size=chunk_size, workers=workers, memory_cap=memory_cap, devices=devices, store=store,
-                  on_chunk=on_chunk,
-                  tuning_data=None if exp.validation is None else
-                  ((exp.validation.x_train, exp.validation.y_train), (exp.validation.x_test, exp.validation.y_test)))
+    common = dict(
+        init_fn=exp.init_fn,
+        apply_fn=exp.apply_fn,
+        optimizer=exp.optimizer,
+        train_data=(ds.x_train, ds.y_train),
+        eval_data=(ds.x_test, ds.y_test),
+        seeds=config.seeds,
+        steps=config.steps,
+        batch_size=config.batch_size,
+        eval_every=config.eval_every,
+        target=config.target,
+        target_on=config.target_on,
+        train_loss=config.train_loss,
+        metric=exp.metric,
+        learning_rates=config.learning_rates,
+        tune_seeds=config.tune_seeds,
+        seed=config.seed,
+        chunk_size=chunk_size,
+        workers=workers,
+        memory_cap=memory_cap,
+        devices=devices,
+        store=store,
+        on_chunk=on_chunk,
+        tuning_data=None
+        if exp.validation is None
+        else ((exp.validation.x_train, exp.validation.y_train), (exp.validation.x_test, exp.validation.y_test)),
+    )
     n_loss = len(exp.losses)
     bar = None
     if not quiet:
@@ -179,10 +268,17 @@ def run(config, out, *, overwrite: bool = False, chunk_size: int | None = None, 
     t0 = time.perf_counter()
     try:
         parts = []
-        for i, (name, loss_fn) in enumerate(exp.losses.items()):
+        for i, loss_fn in enumerate(exp.losses.values()):
             prefix = "" if n_loss == 1 else f"loss{i}/"
-            parts.append(sweep.sweep(**common, loss_fn=loss_fn, schemes=exp.schemes,
-                                     progress=bar if bar is not None else False, phase_prefix=prefix))
+            parts.append(
+                sweep.sweep(
+                    **common,
+                    loss_fn=loss_fn,
+                    schemes=exp.schemes,
+                    progress=bar if bar is not None else False,
+                    phase_prefix=prefix,
+                )
+            )
     finally:
         if bar is not None:
             bar.close()
@@ -191,8 +287,15 @@ def run(config, out, *, overwrite: bool = False, chunk_size: int | None = None, 
     paths = {}
     if jax.process_index() == 0:
         compared = "loss" if config.compare == "losses" else "scheme"
-        paths.update(results.write_outputs(out, result, metric_name=exp.metric_name, compared=compared,
-                                           title=f"{config.preset}: {config.description}"))
+        paths.update(
+            results.write_outputs(
+                out,
+                result,
+                metric_name=exp.metric_name,
+                compared=compared,
+                title=f"{config.preset}: {config.description}",
+            )
+        )
         if plots:
             paths.update(_plot.plot_all(result, out))
     result.settings["wall_seconds"] = elapsed
@@ -245,9 +348,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.memory_cap is not None and not args.memory_cap > 0:
             raise ValueError(f"--memory-cap must be a positive number of GiB, got {args.memory_cap}")
         memory_cap = None if args.memory_cap is None else int(args.memory_cap * 2**30)
-        result, paths = run(config, out, overwrite=args.overwrite, chunk_size=args.chunk_size, workers=args.workers,
-                            memory_cap=memory_cap, devices=devices,
-                            quiet=args.quiet, plots=not args.no_plots, command=command)
+        result, paths = run(
+            config,
+            out,
+            overwrite=args.overwrite,
+            chunk_size=args.chunk_size,
+            workers=args.workers,
+            memory_cap=memory_cap,
+            devices=devices,
+            quiet=args.quiet,
+            plots=not args.no_plots,
+            command=command,
+        )
     except ValueError as e:  # bad names / config mismatch: a clear message, no traceback
         print(f"jaxnn-bench: error: {e}", file=sys.stderr)
         return 2

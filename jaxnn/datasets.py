@@ -116,7 +116,8 @@ def _split_indices(n, labels, fraction, seed, what="test"):
         if len(idx) < 2:
             raise ValueError(
                 f"cannot split a class with {len(idx)} sample(s) into train and {what} splits "
-                f"(every class needs at least 2 samples)")
+                f"(every class needs at least 2 samples)"
+            )
         k = int(np.clip(round(len(idx) * fraction), 1, len(idx) - 1))
         idx = rng.permutation(idx)
         held.append(idx[:k])
@@ -155,9 +156,17 @@ def _make(name, task, x, y, *, seed, test_fraction, feature_names, class_names=(
         num_classes = 2 if task == "binary" else None
         output_dim = 1
     info = DatasetInfo(
-        name=name, task=task, num_classes=num_classes, output_dim=output_dim,
-        feature_names=tuple(str(f) for f in feature_names), class_names=tuple(str(c) for c in class_names),
-        feature_mean=f_mean, feature_std=f_std, target_mean=t_mean, target_std=t_std)
+        name=name,
+        task=task,
+        num_classes=num_classes,
+        output_dim=output_dim,
+        feature_names=tuple(str(f) for f in feature_names),
+        class_names=tuple(str(c) for c in class_names),
+        feature_mean=f_mean,
+        feature_std=f_std,
+        target_mean=t_mean,
+        target_std=t_std,
+    )
     arrays = (x_tr.astype(np.float32), y_tr, x_te.astype(np.float32), y_te)
     return Dataset(*(jnp.asarray(a) for a in arrays), info), tr
 
@@ -186,14 +195,15 @@ _LOADERS = {"digits": _raw_digits, "breast_cancer": _raw_breast_cancer, "diabete
 KNOWN_DATASETS = tuple(sorted(_LOADERS))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _raw(name):
     try:
         import sklearn.datasets as sk
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError(
             f"jaxnn.datasets.load({name!r}) reads the copy of the data set that scikit-learn ships; "
-            "install it with `pip install jaxnn[bench]` (or `pip install scikit-learn`)") from e
+            "install it with `pip install jaxnn[bench]` (or `pip install scikit-learn`)"
+        ) from e
     return _LOADERS[name](sk)
 
 
@@ -215,8 +225,9 @@ def load(name: str, *, seed: int = 0, test_fraction: float = 0.25) -> Dataset:
     if name not in _LOADERS:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(KNOWN_DATASETS)}")
     task, x, y, feature_names, class_names = _raw(name)
-    return _make(name, task, x, y, seed=seed, test_fraction=test_fraction,
-                 feature_names=feature_names, class_names=class_names)[0]
+    return _make(
+        name, task, x, y, seed=seed, test_fraction=test_fraction, feature_names=feature_names, class_names=class_names
+    )[0]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -232,8 +243,16 @@ def _check_n(n, minimum):
         raise ValueError(f"n must be an integer >= {minimum}, got {n!r}")
 
 
-def synthetic_regression(key, n: int = 1000, outlier_fraction: float = 0.1, outlier_scale: float = 20.0, *,
-                         num_features: int = 8, noise: float = 0.1, test_fraction: float = 0.25) -> Dataset:
+def synthetic_regression(
+    key,
+    n: int = 1000,
+    outlier_fraction: float = 0.1,
+    outlier_scale: float = 20.0,
+    *,
+    num_features: int = 8,
+    noise: float = 0.1,
+    test_fraction: float = 0.25,
+) -> Dataset:
     r"""Smooth non-linear regression whose *training* targets carry heavy-tailed outliers.
 
     Features ``x ~ N(0, I_F)``; the clean target is ``f(x) = (x @ w + sin(2 x_0)) / c + noise * eps`` with a
@@ -260,9 +279,16 @@ def synthetic_regression(key, n: int = 1000, outlier_fraction: float = 0.1, outl
     w = w / jnp.linalg.norm(w)
     signal = (x @ w + jnp.sin(2.0 * x[:, 0])) / jnp.sqrt(1.5)  # Var(x @ w) = 1, Var(sin 2x_0) ~ 1/2
     y = signal + noise * jax.random.normal(kn, (n,))
-    ds, train_idx = _make("synthetic_regression", "regression", np.asarray(x), np.asarray(y),
-                          seed=_seed_from_key(ks), test_fraction=test_fraction, standardize_targets=False,
-                          feature_names=[f"x{i}" for i in range(num_features)])
+    ds, train_idx = _make(
+        "synthetic_regression",
+        "regression",
+        np.asarray(x),
+        np.asarray(y),
+        seed=_seed_from_key(ks),
+        test_fraction=test_fraction,
+        standardize_targets=False,
+        feature_names=[f"x{i}" for i in range(num_features)],
+    )
     n_train = len(train_idx)
     mask = jax.random.bernoulli(ko, outlier_fraction, (n_train, 1))
     kz, ke = jax.random.split(kt)
@@ -275,8 +301,15 @@ def synthetic_regression(key, n: int = 1000, outlier_fraction: float = 0.1, outl
     return ds._replace(y_train=y_train, info=info)
 
 
-def synthetic_classification(key, n: int = 2000, positive_fraction: float = 0.05, *, num_features: int = 8,
-                             separation: float = 2.0, test_fraction: float = 0.25) -> Dataset:
+def synthetic_classification(
+    key,
+    n: int = 2000,
+    positive_fraction: float = 0.05,
+    *,
+    num_features: int = 8,
+    separation: float = 2.0,
+    test_fraction: float = 0.25,
+) -> Dataset:
     """Imbalanced binary classification: labels ``~ Bernoulli(positive_fraction)``, Gaussian classes.
 
     ``x | y ~ N(y * separation * u, I_F)`` for a random unit vector ``u`` (the Bayes error is
@@ -296,10 +329,18 @@ def synthetic_classification(key, n: int = 2000, positive_fraction: float = 0.05
     if y.sum() < 2 or (n - y.sum()) < 2:
         raise ValueError(
             f"synthetic_classification drew {int(y.sum())} positives out of n={n}; each class needs at least "
-            "2 samples to appear in both splits -- increase n or positive_fraction")
-    return _make("synthetic_classification", "binary", np.asarray(x), y, seed=_seed_from_key(ks),
-                 test_fraction=test_fraction, feature_names=[f"x{i}" for i in range(num_features)],
-                 class_names=("negative", "positive"))[0]
+            "2 samples to appear in both splits -- increase n or positive_fraction"
+        )
+    return _make(
+        "synthetic_classification",
+        "binary",
+        np.asarray(x),
+        y,
+        seed=_seed_from_key(ks),
+        test_fraction=test_fraction,
+        feature_names=[f"x{i}" for i in range(num_features)],
+        class_names=("negative", "positive"),
+    )[0]
 
 
 # ----------------------------------------------------------------------------------------------------

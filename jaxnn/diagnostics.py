@@ -95,7 +95,7 @@ class SignalReport(NamedTuple):
 
 def _call_jaxpr(eqn):
     """The closed jaxpr of a plain call (``jit``/``pjit``/``closed_call``), else None."""
-    from jax.extend.core import ClosedJaxpr  # noqa: PLC0415
+    from jax.extend.core import ClosedJaxpr
 
     if eqn.primitive.name not in ("jit", "pjit", "closed_call", "core_call"):
         return None
@@ -118,7 +118,7 @@ def _eval_tapped(jaxpr, consts, args, taps):
     A tapped variable defined by a plain call (a ``jax.jit``-ed function) is tapped inside that call,
     so consumers inside the call see the tap too.
     """
-    from jax.extend.core import Literal  # noqa: PLC0415
+    from jax.extend.core import Literal
 
     env = {}
 
@@ -153,7 +153,7 @@ def _eval_tapped(jaxpr, consts, args, taps):
 
 
 def _is_var(v) -> bool:
-    from jax.extend.core import Literal  # noqa: PLC0415
+    from jax.extend.core import Literal
 
     return not isinstance(v, Literal)
 
@@ -391,8 +391,7 @@ def jacobian_spectrum(
         raise ValueError("method='lanczos' needs a PRNG key for its random start vectors")
     flat = xs.reshape(xs.shape[0], in_dim)
     keys = jax.random.split(key if key is not None else jax.random.PRNGKey(0), flat.shape[0])
-    sv, w = _spectrum(fn, params, flat, keys, ex_shape=ex_shape, out_dim=out_dim, method=method,
-                      m=min(num_steps, k))
+    sv, w = _spectrum(fn, params, flat, keys, ex_shape=ex_shape, out_dim=out_dim, method=method, m=min(num_steps, k))
     return np.asarray(sv), np.asarray(w), method
 
 
@@ -412,7 +411,7 @@ class _PerExample:
 def _activation_fn(activation):
     if callable(activation):
         return getattr(activation, "__name__", "custom"), activation
-    from jaxnn.models import get_activation  # noqa: PLC0415
+    from jaxnn.models import get_activation
 
     return activation, get_activation(activation)
 
@@ -507,9 +506,7 @@ def _forward_backward(params, apply_fn, x, key):
         "pre": jnp.stack([m(a["pre"]) for a in acts]),
         "post": jnp.stack([m(a["post"]) for a in acts]),
         "grad": jnp.stack([m(g) for g in grads]),
-        "identical": jnp.stack(
-            [jnp.all(a["post"] == a["post"][..., :1]) & (a["post"].shape[-1] > 1) for a in acts]
-        ),
+        "identical": jnp.stack([jnp.all(a["post"] == a["post"][..., :1]) & (a["post"].shape[-1] > 1) for a in acts]),
     }
     return acts, stats
 
@@ -576,8 +573,10 @@ def signal_propagation(
         raise TypeError(f"batch inputs must be floating point, got {x.dtype}")
     if jacobian not in ("auto", "exact", "lanczos", "none"):
         raise ValueError(f"jacobian must be 'auto', 'exact', 'lanczos' or 'none', got {jacobian!r}")
-    if isinstance(num_jacobian_examples, bool) or not isinstance(num_jacobian_examples, int) or (
-        num_jacobian_examples < 1
+    if (
+        isinstance(num_jacobian_examples, bool)
+        or not isinstance(num_jacobian_examples, int)
+        or (num_jacobian_examples < 1)
     ):
         raise ValueError(f"num_jacobian_examples must be a positive int, got {num_jacobian_examples!r}")
     if not 0.0 < saturation_threshold < 1.0:
@@ -694,7 +693,8 @@ def verdict(report: SignalReport, name: str | None = None) -> str:
     4. ``F < -3`` or ``B < -3`` -> "... shrinks 10^F over L layers: expect no learning";
        ``F > 3`` or ``B > 3`` -> "... grows 10^F ...: expect divergence or saturation";
     5. dead fraction > 50% in some layer -> dead units (deep narrow ReLU nets at He init routinely have
-       10-40% of units inactive on a whole batch, and still train); saturated fraction > 75% (bounded activations) -> saturation;
+       10-40% of units inactive on a whole batch, and still train); saturated fraction > 75% (bounded
+       activations) -> saturation;
     6. ``|F|`` or ``|B|`` > 1 -> "expect slow learning"; Jacobian with >= 10% zero singular values ->
        "rank-deficient"; spread ``log10(q90/q10)`` > 2 -> "ill-conditioned: expect learning, but slowly";
     7. otherwise "signal preserved ...: expect learning".
@@ -705,22 +705,28 @@ def verdict(report: SignalReport, name: str | None = None) -> str:
     head = f"{name}: " if name else ""
     stats = f"forward {_orders(F)}, backward {_orders(B)} over {L} layers"
     if np.isfinite(s["jac_sigma_median"]):
-        stats += f", Jacobian sigma median {s['jac_sigma_median']:.2g} (q10-q90 {s['jac_sigma_q10']:.2g}-" \
-                 f"{s['jac_sigma_q90']:.2g})"
+        stats += (
+            f", Jacobian sigma median {s['jac_sigma_median']:.2g} (q10-q90 {s['jac_sigma_q10']:.2g}-"
+            f"{s['jac_sigma_q90']:.2g})"
+        )
     moments = np.concatenate([report.pre_moment, report.post_moment, report.grad_moment])
     if not np.all(np.isfinite(moments)):
         return f"{head}non-finite signal at step 0: expect immediate divergence"
     symmetric = np.flatnonzero(report.identical_units[:-1] & (report.post_moment[:-1] > 0))
     if symmetric.size:
-        return (f"{head}all units of layer {symmetric[0] + 1} are identical: symmetry never breaks, each layer "
-                f"acts as one unit ({stats})")
+        return (
+            f"{head}all units of layer {symmetric[0] + 1} are identical: symmetry never breaks, each layer "
+            f"acts as one unit ({stats})"
+        )
     zero = np.flatnonzero(report.pre_moment == 0)
     if zero.size:
         return f"{head}forward signal is exactly zero from layer {zero[0] + 1}: no learning before it ({stats})"
     zero_grad = np.flatnonzero(report.grad_moment == 0)
     if zero_grad.size:
-        return (f"{head}gradient is exactly zero (underflow) at layer {zero_grad[-1] + 1} and below: those layers "
-                f"cannot learn ({stats})")
+        return (
+            f"{head}gradient is exactly zero (underflow) at layer {zero_grad[-1] + 1} and below: those layers "
+            f"cannot learn ({stats})"
+        )
     if F < -3 or B < -3:
         what, x = ("forward signal", F) if F <= B else ("gradient", B)
         return f"{head}{what} shrinks 10^{x:.0f} over {L} layers: expect no learning ({stats})"
@@ -730,16 +736,22 @@ def verdict(report: SignalReport, name: str | None = None) -> str:
     if s["max_dead_fraction"] > 0.5:
         return f"{head}{100 * s['max_dead_fraction']:.0f}% dead units in some layer: capacity lost ({stats})"
     if s["max_saturated_fraction"] > 0.75 and report.activation not in ("relu", "leaky_relu", None):
-        return (f"{head}{100 * s['max_saturated_fraction']:.0f}% of {report.activation} units saturated: "
-                f"expect slow learning ({stats})")
+        return (
+            f"{head}{100 * s['max_saturated_fraction']:.0f}% of {report.activation} units saturated: "
+            f"expect slow learning ({stats})"
+        )
     if abs(F) > 1 or abs(B) > 1:
         return f"{head}signal scale drifts by more than 10x: expect slow learning ({stats})"
     if s["jac_sigma_q10"] == 0:
-        return (f"{head}signal scale preserved, but the Jacobian is rank-deficient (10% of its singular values "
-                f"are 0): expect learning, some input directions unused at first ({stats})")
+        return (
+            f"{head}signal scale preserved, but the Jacobian is rank-deficient (10% of its singular values "
+            f"are 0): expect learning, some input directions unused at first ({stats})"
+        )
     if s["jac_spread_log10"] > 2:
-        return (f"{head}signal scale preserved, Jacobian ill-conditioned (q90/q10 = "
-                f"10^{s['jac_spread_log10']:.1f}): expect learning, but slowly ({stats})")
+        return (
+            f"{head}signal scale preserved, Jacobian ill-conditioned (q90/q10 = "
+            f"10^{s['jac_spread_log10']:.1f}): expect learning, but slowly ({stats})"
+        )
     return f"{head}signal preserved ({stats}): expect learning"
 
 
@@ -759,7 +771,7 @@ def plot(reports: Mapping[str, SignalReport] | SignalReport, path: str | None = 
     ``reports``: one report or a ``{label: report}`` dict. Saves to ``path`` when given and returns the
     ``matplotlib.figure.Figure`` (built without pyplot, so no global figure state is touched).
     """
-    from matplotlib.figure import Figure  # noqa: PLC0415  (lazy; no pyplot state, any backend)
+    from matplotlib.figure import Figure
 
     if isinstance(reports, SignalReport):
         reports = {"": reports}
@@ -790,12 +802,19 @@ def plot(reports: Mapping[str, SignalReport] | SignalReport, path: str | None = 
             w = (r.jacobian_weights / r.jacobian_weights.shape[0]).ravel()
             shown = sv >= bins[0]
             below = float(np.sum(w[~shown]))
-            axes[2].hist(sv[shown], bins=bins, weights=w[shown], histtype="step", linewidth=1.5,
-                         label=label + (f" ({100 * below:.0f}% below {bins[0]:.0e})" if below > 0 else ""))
+            axes[2].hist(
+                sv[shown],
+                bins=bins,
+                weights=w[shown],
+                histtype="step",
+                linewidth=1.5,
+                label=label + (f" ({100 * below:.0f}% below {bins[0]:.0e})" if below > 0 else ""),
+            )
     axes[0].set(yscale="log", xlabel="layer", ylabel="E[z^2] (pre-activation)", title="forward signal")
     axes[1].set(yscale="log", xlabel="layer", ylabel="E[(df/dh)^2]", title="backward signal (random cotangent)")
-    axes[2].set(xscale="log", xlabel="singular value of input-output Jacobian", ylabel="mass",
-                title="Jacobian spectrum")
+    axes[2].set(
+        xscale="log", xlabel="singular value of input-output Jacobian", ylabel="mass", title="Jacobian spectrum"
+    )
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
     if any(reports.keys()):

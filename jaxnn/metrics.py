@@ -26,8 +26,10 @@ def _float_dtype(*arrays):
 
 def _check_same_shape(fn, a_name, a, b_name, b):
     if a.shape != b.shape:
-        raise ValueError(f"{fn}: {a_name} shape {a.shape} and {b_name} shape {b.shape} must be equal "
-                         "(e.g. both (N, 1)); refusing to broadcast")
+        raise ValueError(
+            f"{fn}: {a_name} shape {a.shape} and {b_name} shape {b.shape} must be equal "
+            "(e.g. both (N, 1)); refusing to broadcast"
+        )
 
 
 def _check_floating(name, x):
@@ -49,19 +51,20 @@ def accuracy(predictions, labels):
     predictions, labels = jnp.asarray(predictions), jnp.asarray(labels)
     _check_floating("predictions", predictions)
     if predictions.ndim < 1 or predictions.shape[-1] < 2:
-        raise ValueError(
-            f"accuracy: predictions must have shape (..., K) with K >= 2 classes, got {predictions.shape}")
+        raise ValueError(f"accuracy: predictions must have shape (..., K) with K >= 2 classes, got {predictions.shape}")
     if labels.shape == predictions.shape:
         labels = jnp.argmax(labels, axis=-1)
     elif labels.shape == predictions.shape[:-1]:
         if not jnp.issubdtype(labels.dtype, jnp.integer):
-            raise TypeError(f"accuracy: labels of shape {labels.shape} must be integer class ids, "
-                            f"got dtype {labels.dtype}")
+            raise TypeError(
+                f"accuracy: labels of shape {labels.shape} must be integer class ids, got dtype {labels.dtype}"
+            )
     else:
         raise ValueError(
             f"accuracy: labels shape {labels.shape} must be predictions.shape[:-1] = {predictions.shape[:-1]} "
             f"(class ids) or predictions.shape = {predictions.shape} (one-hot); got predictions "
-            f"{predictions.shape}")
+            f"{predictions.shape}"
+        )
     return jnp.mean(jnp.argmax(predictions, axis=-1) == labels, dtype=jnp.float32)
 
 
@@ -107,8 +110,7 @@ def r2(predictions, targets):
     ss_res = jnp.sum((t - p) ** 2, axis=0)
     ss_tot = jnp.sum((t - jnp.mean(t, axis=0)) ** 2, axis=0)
     positive = ss_tot > 0
-    score = jnp.where(positive, 1.0 - ss_res / jnp.where(positive, ss_tot, 1.0),
-                      jnp.where(ss_res == 0, 1.0, 0.0))
+    score = jnp.where(positive, 1.0 - ss_res / jnp.where(positive, ss_tot, 1.0), jnp.where(ss_res == 0, 1.0, 0.0))
     return jnp.mean(score).astype(dtype)
 
 

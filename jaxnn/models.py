@@ -40,6 +40,7 @@ Array = jax.Array
 Initializer = Callable[..., Array]
 Params = Any
 
+
 def get_activation(activation: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
     """Resolve an activation given by name (``"relu"``, ``"tanh"``, ...) or pass a callable through.
 
@@ -167,9 +168,7 @@ def mlp_init(
     w_inits = _per_layer(w_init, n, _default_w_init, "w_init")
     b_inits = _per_layer(b_init, n, _default_b_init, "b_init")
     keys = jax.random.split(key, n)
-    return [
-        _dense_layer(keys[i], sizes[i], sizes[i + 1], w_inits[i], b_inits[i], dtype) for i in range(n)
-    ]
+    return [_dense_layer(keys[i], sizes[i], sizes[i + 1], w_inits[i], b_inits[i], dtype) for i in range(n)]
 
 
 def _check_dense_params(params, name="params"):
@@ -258,8 +257,12 @@ def conv_init(
         when ``w_init`` only makes sense for conv kernels (``delta_orthogonal``, ``dirac``).
       b_init: bias initializer for every layer (default zeros).
     """
-    for nm, v in (("in_channels", in_channels), ("kernel_size", kernel_size), ("image_size", image_size),
-                  ("num_classes", num_classes)):
+    for nm, v in (
+        ("in_channels", in_channels),
+        ("kernel_size", kernel_size),
+        ("image_size", image_size),
+        ("num_classes", num_classes),
+    ):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{nm} must be a positive int, got {v!r}")
     channels = tuple(channels)
@@ -341,9 +344,12 @@ def conv_apply(
     for i, layer in enumerate(params):
         w = layer["w"]
         if w.ndim == 4:
-            z = jax.lax.conv_general_dilated(
-                h, w, window_strides=(1, 1), padding="SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
-            ) + layer["b"]
+            z = (
+                jax.lax.conv_general_dilated(
+                    h, w, window_strides=(1, 1), padding="SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+                )
+                + layer["b"]
+            )
         else:
             if h.ndim == 4:
                 h = h.reshape(h.shape[0], -1)

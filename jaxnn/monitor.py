@@ -128,8 +128,17 @@ def monitor(
         raise ValueError(f"min_lr_scale must be in [0, 1], got {min_lr_scale!r}")
     if not isinstance(saturation, (int, float)) or not 0 < saturation < 1:
         raise ValueError(f"saturation must be in (0, 1), got {saturation!r}")
-    return Monitor((jnp.asarray(px), jnp.asarray(py)), activations_fn, activation.lower(), float(bias_threshold),
-                   float(bias_rate), on_bias_drift, float(lr_factor), float(min_lr_scale), float(saturation))
+    return Monitor(
+        (jnp.asarray(px), jnp.asarray(py)),
+        activations_fn,
+        activation.lower(),
+        float(bias_threshold),
+        float(bias_rate),
+        on_bias_drift,
+        float(lr_factor),
+        float(min_lr_scale),
+        float(saturation),
+    )
 
 
 # ------------------------------------------------------------------------------------ LR scale transform
@@ -198,8 +207,10 @@ def layer_stats(tree) -> tuple[dict, dict]:
     ls = [layer for _, layer in layers(tree)]
     if not ls:
         raise ValueError("params contain no layers (dicts with a 'w' leaf)")
-    return (_stack([_summary(layer["w"]) for layer in ls]),
-            _stack([_summary(layer["b"]) if "b" in layer else _nan_summary() for layer in ls]))
+    return (
+        _stack([_summary(layer["w"]) for layer in ls]),
+        _stack([_summary(layer["b"]) if "b" in layer else _nan_summary() for layer in ls]),
+    )
 
 
 def _activation_stats(m: Monitor, acts) -> dict[str, jax.Array]:
@@ -299,10 +310,10 @@ def maybe_warn(m: Monitor, history: dict, names: Sequence[str] | None = None) ->
 def plot_monitor(history: dict, path, *, names: Sequence[str] | None = None, run: int | tuple = ()):
     """Plot every monitored statistic against the step and save the figure to ``path`` (matplotlib, imported
     lazily; Agg backend). ``run`` picks one run of a vmapped history. Returns the path."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     if "monitor" not in history:
         raise ValueError("history has no 'monitor' entry; pass monitor=... to fit")

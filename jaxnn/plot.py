@@ -114,16 +114,18 @@ def steps_to_target(result, path, *, title=None):
         jit = rng.uniform(-0.18, 0.18, size=ti.size)
         ok = np.isfinite(ti)
         ax.scatter(ti[ok], y + jit[ok], s=14, color="tab:blue", alpha=0.6, zorder=2)
-        ax.scatter(np.full((~ok).sum(), censored_x), y + jit[~ok], s=18, marker="x", color="tab:red", alpha=0.7,
-                   zorder=2)
+        ax.scatter(
+            np.full((~ok).sum(), censored_x), y + jit[~ok], s=18, marker="x", color="tab:red", alpha=0.7, zorder=2
+        )
         r = rows[result.names[i]]
         if r["n_reached"]:
             m, lo, hi = r["steps_to_target_reached"], r["steps_to_target_reached_lo"], r["steps_to_target_reached_hi"]
             ax.errorbar([m], [y], xerr=[[m - lo], [hi - m]], fmt="|", ms=16, mew=2.5, color="k", capsize=4, zorder=3)
     ax.axvline(budget + s["eval_every"] / 2, color="gray", ls=":", lw=1)
     ax.set_yticks(range(len(order)))
-    ax.set_yticklabels([f"{result.names[i]}  ({rows[result.names[i]]['n_reached']}/{t.shape[1]})" for i in order],
-                       fontsize=8)
+    ax.set_yticklabels(
+        [f"{result.names[i]}  ({rows[result.names[i]]['n_reached']}/{t.shape[1]})" for i in order], fontsize=8
+    )
     ax.invert_yaxis()
     ax.set_xlim(-s["eval_every"], censored_x + s["eval_every"])
     ax.set_xlabel(f"steps to target (x = not reached within {budget} steps)")

@@ -43,12 +43,31 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Config", "PRESETS", "DEFAULT_SCHEMES", "NAMED_SCHEMES", "get_preset", "parse_spec", "split_specs",
-           "build", "Experiment"]
+__all__ = [
+    "Config",
+    "PRESETS",
+    "DEFAULT_SCHEMES",
+    "NAMED_SCHEMES",
+    "get_preset",
+    "parse_spec",
+    "split_specs",
+    "build",
+    "Experiment",
+]
 
 DEFAULT_SCHEMES = (
-    "zeros", "ones", "normal(0.01)", "normal(1.0)", "uniform(-0.05, 0.05)", "glorot_normal", "glorot_uniform",
-    "he_normal", "he_uniform", "lecun_normal", "orthogonal", "torch_linear_default",
+    "zeros",
+    "ones",
+    "normal(0.01)",
+    "normal(1.0)",
+    "uniform(-0.05, 0.05)",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "orthogonal",
+    "torch_linear_default",
 )
 
 KNOWN_DATASETS = ("digits", "breast_cancer", "diabetes", "synthetic_regression")
@@ -68,13 +87,13 @@ class Config:
     description: str = ""
     dataset: str = "digits"
     dataset_seed: int = 0
-    model: str = "mlp"                 # "mlp", "conv" or "resmlp"
+    model: str = "mlp"  # "mlp", "conv" or "resmlp"
     # mlp hidden widths (conv: dense widths after the convs; resmlp: (width,) * num_blocks, each block
     # h <- h + f(h) with a 2-layer branch f)
     hidden: tuple[int, ...] = (128, 128, 128)
-    channels: tuple[int, ...] = (16, 32)        # conv only
+    channels: tuple[int, ...] = (16, 32)  # conv only
     activation: str = "relu"
-    compare: str = "schemes"           # the compared axis: "schemes" or "losses"
+    compare: str = "schemes"  # the compared axis: "schemes" or "losses"
     losses: tuple[str, ...] = ("categorical_cross_entropy",)
     schemes: tuple[str, ...] = DEFAULT_SCHEMES
     optimizer: str = "sgd(momentum=0.9)"
@@ -85,14 +104,14 @@ class Config:
     batch_size: int = 128
     eval_every: int = 10
     target: float = 0.3
-    target_on: str = "eval_loss"       # "eval_loss", "train_loss" or "eval_metric"
-    train_loss: str = "batch"          # the train_loss curve: "batch" (running minibatch mean) or "full"
+    target_on: str = "eval_loss"  # "eval_loss", "train_loss" or "eval_metric"
+    train_loss: str = "batch"  # the train_loss curve: "batch" (running minibatch mean) or "full"
     seed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
-    def replace(self, **kw) -> "Config":
+    def replace(self, **kw) -> Config:
         return dataclasses.replace(self, **kw)
 
 
@@ -108,48 +127,84 @@ PRESETS: dict[str, Config] = {
         schemes=("glorot_normal", "glorot_uniform", "lecun_normal", "he_normal", "he_uniform", "orthogonal"),
         # With momentum 0.9, lr 0.01 made He unstable at this depth (8/8 seeds reached loss 1.0, then the
         # median final loss rose to 1.6); 0.003 trains every He seed. Glorot fails at both.
-        learning_rates=(0.003,), seeds=8, steps=600, target=1.0,
+        learning_rates=(0.003,),
+        seeds=8,
+        steps=600,
+        target=1.0,
     ),
     "deep-tanh": Config(
         preset="deep-tanh",
         description="20-layer tanh MLP (width 64): N(0,1) saturates, Glorot trains (Glorot & Bengio 2010)",
-        hidden=(64,) * 19, activation="tanh",
+        hidden=(64,) * 19,
+        activation="tanh",
         schemes=("normal(1.0)", "normal(0.01)", "glorot_normal", "glorot_uniform", "lecun_normal", "orthogonal"),
-        learning_rates=(0.003,), seeds=8, steps=600, target=1.0,
+        learning_rates=(0.003,),
+        seeds=8,
+        steps=600,
+        target=1.0,
     ),
     "deep-residual": Config(
         preset="deep-residual",
         description="16-block residual MLP (width 64, h + f(h)): Fixup, ZerO and LSUV vs He / Glorot "
-                    "(LSUV costs extra forward passes before training)",
-        model="resmlp", hidden=(64,) * 16,
+        "(LSUV costs extra forward passes before training)",
+        model="resmlp",
+        hidden=(64,) * 16,
         schemes=("he_normal", "fixup", "zero", "lsuv", "glorot_normal"),
-        learning_rates=(0.01,), seeds=8, steps=300, target=0.3,
+        learning_rates=(0.01,),
+        seeds=8,
+        steps=300,
+        target=0.3,
     ),
     "loss-robustness": Config(
         preset="loss-robustness",
         description="regression with heavy-tailed outliers in the training targets: MSE vs Huber, "
-                    "scored by R^2 on clean test targets",
-        dataset="synthetic_regression", hidden=(64, 64), compare="losses",
-        losses=("mse", "huber(delta=1.0)", "mae"), schemes=("he_normal",), optimizer="adam",
-        learning_rates=(0.003,), seeds=16, steps=300, batch_size=64, target=0.5, target_on="eval_metric",
+        "scored by R^2 on clean test targets",
+        dataset="synthetic_regression",
+        hidden=(64, 64),
+        compare="losses",
+        losses=("mse", "huber(delta=1.0)", "mae"),
+        schemes=("he_normal",),
+        optimizer="adam",
+        learning_rates=(0.003,),
+        seeds=16,
+        steps=300,
+        batch_size=64,
+        target=0.5,
+        target_on="eval_metric",
     ),
     "loss-choice": Config(
         preset="loss-choice",
         description="digits MLP trained with cross-entropy vs MSE on one-hot targets, target 90% accuracy",
-        compare="losses", losses=("categorical_cross_entropy", "mse"), schemes=("he_normal",),
-        learning_rates=(0.01,), seeds=16, steps=300, target=0.9, target_on="eval_metric",
+        compare="losses",
+        losses=("categorical_cross_entropy", "mse"),
+        schemes=("he_normal",),
+        learning_rates=(0.01,),
+        seeds=16,
+        steps=300,
+        target=0.9,
+        target_on="eval_metric",
     ),
     "breast-cancer": Config(
         preset="breast-cancer",
         description="breast cancer (binary, malignant = 1), MLP 30-32-32-1, binary cross-entropy",
-        dataset="breast_cancer", hidden=(32, 32), losses=("binary_cross_entropy",),
-        seeds=16, steps=200, batch_size=64, target=0.15,
+        dataset="breast_cancer",
+        hidden=(32, 32),
+        losses=("binary_cross_entropy",),
+        seeds=16,
+        steps=200,
+        batch_size=64,
+        target=0.15,
     ),
     "diabetes": Config(
         preset="diabetes",
         description="diabetes progression (regression, standardized target), MLP 10-32-32-1, MSE",
-        dataset="diabetes", hidden=(32, 32), losses=("mse",),
-        seeds=16, steps=200, batch_size=64, target=0.6,
+        dataset="diabetes",
+        hidden=(32, 32),
+        losses=("mse",),
+        seeds=16,
+        steps=200,
+        batch_size=64,
+        target=0.6,
     ),
 }
 
@@ -208,8 +263,10 @@ def _initializer(spec: str):
     try:
         factory = initializers.get(name)
     except ValueError as e:
-        raise ValueError(f"unknown initializer in scheme {spec!r}; valid names: "
-                         f"{', '.join(initializers.names())}; named schemes: {', '.join(NAMED_SCHEMES)}") from e
+        raise ValueError(
+            f"unknown initializer in scheme {spec!r}; valid names: "
+            f"{', '.join(initializers.names())}; named schemes: {', '.join(NAMED_SCHEMES)}"
+        ) from e
     return factory(*args, **kwargs)
 
 
@@ -234,14 +291,17 @@ def _named_scheme(spec: str, name: str, args: tuple, kwargs: dict, *, model: str
 
     models_ok = NAMED_SCHEMES[name]
     if model not in models_ok:
-        raise ValueError(f"scheme {spec!r} does not support model {model!r}; {name} supports models: "
-                         f"{', '.join(models_ok)}" + (" (use --model resmlp)" if models_ok == ("resmlp",) else ""))
+        raise ValueError(
+            f"scheme {spec!r} does not support model {model!r}; {name} supports models: "
+            f"{', '.join(models_ok)}" + (" (use --model resmlp)" if models_ok == ("resmlp",) else "")
+        )
     zeros = jax.nn.initializers.zeros  # placeholder weights: every named scheme overwrites them
     if name == "lsuv":
         unknown = set(kwargs) - {"tol", "max_iters"}
         if args or unknown:
-            raise ValueError(f"scheme {spec!r}: lsuv takes only keyword options tol and max_iters, "
-                             f"e.g. lsuv(tol=0.1, max_iters=10)")
+            raise ValueError(
+                f"scheme {spec!r}: lsuv takes only keyword options tol and max_iters, e.g. lsuv(tol=0.1, max_iters=10)"
+            )
         tol, max_iters = kwargs.get("tol", 0.1), kwargs.get("max_iters", 10)
         if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0.0 < tol < 1.0:
             raise ValueError(f"scheme {spec!r}: tol must be a number in (0, 1), got {tol!r}")
@@ -260,8 +320,7 @@ def _named_scheme(spec: str, name: str, args: tuple, kwargs: dict, *, model: str
     return Scheme(spec, zeros, zeros, schemes.zero_init)
 
 
-def scheme(spec: str, fan_ins: Sequence[int], *, model: str = "mlp", apply_fn: Callable | None = None,
-           batch=None):
+def scheme(spec: str, fan_ins: Sequence[int], *, model: str = "mlp", apply_fn: Callable | None = None, batch=None):
     """A :class:`jaxnn.sweep.Scheme` from a spec (see the module docstring); ``fan_ins`` per layer (bias rule).
 
     Named schemes (``lsuv``, ``fixup``, ``zero``; :data:`NAMED_SCHEMES`) depend on ``model``; ``lsuv`` also
@@ -279,8 +338,11 @@ def scheme(spec: str, fan_ins: Sequence[int], *, model: str = "mlp", apply_fn: C
             raise ValueError(f"scheme {spec!r}: the named scheme {name!r} sets the biases itself; drop the /BIAS part")
         return _named_scheme(spec, name, args, kwargs, model=model, apply_fn=apply_fn, batch=batch)
     w = _initializer(parts[0])
-    b_spec = parts[1] if len(parts) == 2 else (
-        "torch_linear_default" if parse_spec(parts[0])[0] == "torch_linear_default" else "zeros")
+    b_spec = (
+        parts[1]
+        if len(parts) == 2
+        else ("torch_linear_default" if parse_spec(parts[0])[0] == "torch_linear_default" else "zeros")
+    )
     if b_spec == "torch_linear_default":
         b = tuple(initializers.torch_linear_default(fan_in=int(f)) for f in fan_ins)
     else:
@@ -345,11 +407,14 @@ def _optimizer(spec: str):
 
     name, args, kwargs = parse_spec(spec, "optimizer")
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {spec!r}; valid optimizers: {', '.join(OPTIMIZERS)} "
-                         "(any optax optimizer taking learning_rate, given as e.g. 'sgd(momentum=0.9)')")
+        raise ValueError(
+            f"unknown optimizer {spec!r}; valid optimizers: {', '.join(OPTIMIZERS)} "
+            "(any optax optimizer taking learning_rate, given as e.g. 'sgd(momentum=0.9)')"
+        )
     if args:
-        raise ValueError(f"optimizer {spec!r}: give options as keywords (the learning rate comes from "
-                         "--lr/learning_rates)")
+        raise ValueError(
+            f"optimizer {spec!r}: give options as keywords (the learning rate comes from --lr/learning_rates)"
+        )
     return _bind(getattr(optax, name), **kwargs)
 
 
@@ -365,7 +430,7 @@ class Experiment:
     validation: Any
     init_fn: Callable
     apply_fn: Callable
-    losses: dict[str, Callable]   # compared losses (one entry when compare == "schemes")
+    losses: dict[str, Callable]  # compared losses (one entry when compare == "schemes")
     metric: Callable
     metric_name: str
     optimizer: Callable
@@ -384,8 +449,10 @@ def _check(config: Config):
     if config.compare not in ("schemes", "losses"):
         raise ValueError(f"compare must be 'schemes' or 'losses', got {config.compare!r}")
     if config.compare == "schemes" and len(config.losses) != 1:
-        raise ValueError(f"comparing schemes needs exactly one loss, got {list(config.losses)} "
-                         "(use --compare losses to compare losses)")
+        raise ValueError(
+            f"comparing schemes needs exactly one loss, got {list(config.losses)} "
+            "(use --compare losses to compare losses)"
+        )
     if not config.schemes:
         raise ValueError("schemes must name at least one scheme")
     if config.compare == "losses" and len(config.schemes) != 1:
@@ -395,8 +462,9 @@ def _check(config: Config):
     if config.train_loss not in ("batch", "full"):
         raise ValueError(f"train_loss must be batch or full, got {config.train_loss!r}")
     if config.compare == "losses" and config.target_on != "eval_metric":
-        raise ValueError("comparing losses needs target_on='eval_metric' (loss values of different losses "
-                         "are not comparable)")
+        raise ValueError(
+            "comparing losses needs target_on='eval_metric' (loss values of different losses are not comparable)"
+        )
     for name in ("seeds", "steps", "batch_size", "eval_every"):
         v = getattr(config, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -425,11 +493,21 @@ def build(config: Config) -> Experiment:
         fan_ins = sizes[:-1]
     elif config.model == "resmlp":
         if not config.hidden or len(set(config.hidden)) != 1:
-            raise ValueError(f"model 'resmlp' needs hidden = (width,) * num_blocks with one width and at least one "
-                             f"block (e.g. --depth 16 --width 64), got {list(config.hidden)}")
+            raise ValueError(
+                f"model 'resmlp' needs hidden = (width,) * num_blocks with one width and at least one "
+                f"block (e.g. --depth 16 --width 64), got {list(config.hidden)}"
+            )
         width, blocks = int(config.hidden[0]), len(config.hidden)
-        init_fn = _ResMLPInit(_bind(models.resmlp_init, in_dim=in_dim, width=width, num_blocks=blocks,
-                                    out_dim=out_dim, activation=config.activation))
+        init_fn = _ResMLPInit(
+            _bind(
+                models.resmlp_init,
+                in_dim=in_dim,
+                width=width,
+                num_blocks=blocks,
+                out_dim=out_dim,
+                activation=config.activation,
+            )
+        )
         apply_fn = _bind(models.resmlp_apply, activation=config.activation)
         fan_ins = (in_dim,) + (width,) * (2 * blocks + 1)  # input, 2 layers per block, output
     else:
@@ -437,8 +515,15 @@ def build(config: Config) -> Experiment:
         if side * side != in_dim:
             raise ValueError(f"model 'conv' needs square single-channel images; {config.dataset} has {in_dim} features")
         k = 3
-        init_fn = _bind(models.conv_init, channels=tuple(config.channels), kernel_size=k, image_size=side,
-                        hidden=tuple(config.hidden), num_classes=out_dim, activation=config.activation)
+        init_fn = _bind(
+            models.conv_init,
+            channels=tuple(config.channels),
+            kernel_size=k,
+            image_size=side,
+            hidden=tuple(config.hidden),
+            num_classes=out_dim,
+            activation=config.activation,
+        )
         init_fn = _ConvInit(init_fn)
         apply_fn = _bind(models.conv_apply, activation=config.activation)
         chans = (1, *config.channels)
@@ -451,9 +536,19 @@ def build(config: Config) -> Experiment:
     metric_name = {"multiclass": "accuracy", "binary": "binary_accuracy", "regression": "r2"}[info.task]
     validation = datasets.validation_split(ds, 0.2, seed=config.seed) if len(config.learning_rates) > 1 else None
     n_layers = len(fan_ins)
-    return Experiment(config=config, dataset=ds, validation=validation, init_fn=init_fn, apply_fn=apply_fn,
-                      losses=loss_fns, metric=metric, metric_name=metric_name, optimizer=_optimizer(config.optimizer),
-                      schemes=schemes, layer_names=[f"layer {i + 1}" for i in range(n_layers)])
+    return Experiment(
+        config=config,
+        dataset=ds,
+        validation=validation,
+        init_fn=init_fn,
+        apply_fn=apply_fn,
+        losses=loss_fns,
+        metric=metric,
+        metric_name=metric_name,
+        optimizer=_optimizer(config.optimizer),
+        schemes=schemes,
+        layer_names=[f"layer {i + 1}" for i in range(n_layers)],
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -492,5 +587,6 @@ class _ResMLPInit:
         if len(b_init) != n:
             raise ValueError(f"b_init has {len(b_init)} entries but the residual MLP has {n} layers")
         keys = jax.random.split(jax.random.fold_in(key, 1), n)
-        return schemes.map_layers(params, lambda i, _, layer: {
-            **layer, "b": b_init[i](keys[i], layer["b"].shape, layer["b"].dtype)})
+        return schemes.map_layers(
+            params, lambda i, _, layer: {**layer, "b": b_init[i](keys[i], layer["b"].shape, layer["b"].dtype)}
+        )

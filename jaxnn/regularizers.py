@@ -63,8 +63,9 @@ def _sum_by_kind(params, leaf_fn: Callable) -> tuple[Any, Any]:
             totals[k].append(jnp.sum(leaf_fn(leaf)))
     if not totals["weight"] and not totals["bias"]:
         raise ValueError("params has no leaves named 'w' or 'b' (the weight/bias rule of jaxnn.regularizers)")
-    dtype = jnp.result_type(*[leaf for _, leaf in flat if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)]
-                            or [jnp.float32])
+    dtype = jnp.result_type(
+        *[leaf for _, leaf in flat if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)] or [jnp.float32]
+    )
     zero = jnp.zeros((), dtype)
     return (sum(totals["weight"], zero), sum(totals["bias"], zero))
 
@@ -90,8 +91,12 @@ def penalty(*, l1_weights=0.0, l1_biases=0.0, l2_weights=0.0, l2_biases=0.0) -> 
     """A ``regularizer(params) -> scalar`` for ``fit(..., regularizer=...)``:
     ``l1(params, weights=l1_weights, biases=l1_biases) + l2(params, weights=l2_weights, biases=l2_biases)``.
     """
-    for nm, v in (("l1_weights", l1_weights), ("l1_biases", l1_biases), ("l2_weights", l2_weights),
-                  ("l2_biases", l2_biases)):
+    for nm, v in (
+        ("l1_weights", l1_weights),
+        ("l1_biases", l1_biases),
+        ("l2_weights", l2_weights),
+        ("l2_biases", l2_biases),
+    ):
         _check_coef(v, nm)
 
     def regularizer(params):

@@ -23,8 +23,9 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,7 @@ class ChunkStore:
         self.dir = self.root / "chunks"
 
     def _prefix(self, phase: str) -> str:
-        if not phase or any(c in phase for c in "\\:*?\"<>| ") or "__" in phase:
+        if not phase or any(c in phase for c in '\\:*?"<>| ') or "__" in phase:
             raise ValueError(f"bad phase name {phase!r}")
         return phase.replace("/", "__") + "_"
 
@@ -109,7 +110,7 @@ class ChunkStore:
             return out
         prefix = self._prefix(phase)
         for path in sorted(self.dir.glob(f"{prefix}*.npz")):
-            if not path.name[len(prefix):-4].isdigit():
+            if not path.name[len(prefix) : -4].isdigit():
                 continue
             with np.load(path) as z:
                 idx = z["run_index"]
@@ -183,14 +184,16 @@ def prepare_dir(root, config: Mapping[str, Any], *, overwrite: bool = False, ext
         except (ValueError, KeyError) as e:
             if not overwrite:
                 raise ConfigMismatchError(
-                    f"{cfg_path} is not a jaxnn results config ({e}); pass --overwrite to replace it") from e
+                    f"{cfg_path} is not a jaxnn results config ({e}); pass --overwrite to replace it"
+                ) from e
             old = None
         if old is not None and _canonical(old) != _canonical(config):
             if not overwrite:
                 diff = "\n".join(_diff(old, config))
                 raise ConfigMismatchError(
                     f"{root} holds results of a different configuration:\n{diff}\n"
-                    "Use another --out directory, or pass --overwrite to delete those results.")
+                    "Use another --out directory, or pass --overwrite to delete those results."
+                )
             old = None
         if old is None:  # overwrite
             shutil.rmtree(root / "chunks", ignore_errors=True)
@@ -232,16 +235,32 @@ def _ci(row, key, digits=3) -> str:
     return f"{_fmt(v, digits, inf)} [{_fmt(lo, digits, inf)}, {_fmt(hi, digits, inf)}]"
 
 
-def summary_markdown(summary, *, settings: Mapping[str, Any], metric_name: str = "metric",
-                     compared: str = "scheme", title: str | None = None) -> str:
+def summary_markdown(
+    summary,
+    *,
+    settings: Mapping[str, Any],
+    metric_name: str = "metric",
+    compared: str = "scheme",
+    title: str | None = None,
+) -> str:
     """The ranked Markdown table of :func:`jaxnn.sweep.summarize` rows (best first) with a legend."""
     on = settings["target_on"]
     cmp = "≥" if settings.get("higher_is_better") else "≤"
     target_desc = f"{on.replace('_', ' ')} {cmp} {settings['target']:g}"
     has_lr = any(r.get("learning_rate") is not None for r in summary)
-    head = ["rank", compared] + (["lr"] if has_lr else []) + [
-        "reached", "steps to target (reached runs)", f"AUC of {on.replace('_', ' ')}",
-        "final eval loss", f"final {metric_name}", "diverged", "p vs best (Holm)"]
+    head = (
+        ["rank", compared]
+        + (["lr"] if has_lr else [])
+        + [
+            "reached",
+            "steps to target (reached runs)",
+            f"AUC of {on.replace('_', ' ')}",
+            "final eval loss",
+            f"final {metric_name}",
+            "diverged",
+            "p vs best (Holm)",
+        ]
+    )
     lines = []
     if title:
         lines += [f"### {title}", ""]
@@ -251,9 +270,19 @@ def summary_markdown(summary, *, settings: Mapping[str, Any], metric_name: str =
             sig = "best"
         else:
             sig = f"{_fmt(r['p_holm'], 2)}{' *' if r['significant'] else ''}"
-        cells = [str(r["rank"]), f"`{r['scheme']}`"] + ([_fmt(r["learning_rate"])] if has_lr else []) + [
-            f"{r['n_reached']}/{r['n_seeds']}", _ci(r, "steps_to_target_reached"), _ci(r, "auc"),
-            _ci(r, "final_eval_loss"), _ci(r, "final_eval_metric"), str(r["n_diverged"]), sig]
+        cells = (
+            [str(r["rank"]), f"`{r['scheme']}`"]
+            + ([_fmt(r["learning_rate"])] if has_lr else [])
+            + [
+                f"{r['n_reached']}/{r['n_seeds']}",
+                _ci(r, "steps_to_target_reached"),
+                _ci(r, "auc"),
+                _ci(r, "final_eval_loss"),
+                _ci(r, "final_eval_metric"),
+                str(r["n_diverged"]),
+                sig,
+            ]
+        )
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -266,8 +295,11 @@ def summary_markdown(summary, *, settings: Mapping[str, Any], metric_name: str =
         f"censored steps-to-target against the best, Holm-adjusted; `*` = significant at {settings['alpha']:g}.",
     ]
     if all(r["n_reached"] == 0 for r in summary):
-        lines += ["", f"**No run reached the target ({target_desc}).** Rankings fall back to the AUC; "
-                  "consider a looser target or a larger step budget."]
+        lines += [
+            "",
+            f"**No run reached the target ({target_desc}).** Rankings fall back to the AUC; "
+            "consider a looser target or a larger step budget.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -278,9 +310,13 @@ def tuning_markdown(names, tuning, *, settings: Mapping[str, Any], compared: str
     sign = -1.0 if settings.get("higher_is_better") else 1.0
     on = settings["target_on"].replace("_", " ")
     head = [compared] + [f"lr {v:g}" for v in lrs]
-    lines = [f"Learning-rate tuning (validation split, {settings['tune_seeds']} tuning seeds): median AUC of the "
-             f"validation {on} per learning rate; **bold** = chosen (reported above on fresh seeds).", "",
-             "| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines = [
+        f"Learning-rate tuning (validation split, {settings['tune_seeds']} tuning seeds): median AUC of the "
+        f"validation {on} per learning rate; **bold** = chosen (reported above on fresh seeds).",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" for _ in head) + "|",
+    ]
     for i, name in enumerate(names):
         cells = []
         for j in range(lrs.size):
@@ -298,13 +334,18 @@ def summary_csv(summary) -> str:
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for r in summary:
-        w.writerow({k: ("" if r[k] is None else (repr(float(r[k])) if isinstance(r[k], (float, np.floating)) else r[k]))
-                    for k in fields})
+        w.writerow(
+            {
+                k: ("" if r[k] is None else (repr(float(r[k])) if isinstance(r[k], (float, np.floating)) else r[k]))
+                for k in fields
+            }
+        )
     return buf.getvalue()
 
 
-def write_outputs(root, result, *, metric_name: str = "metric", compared: str = "scheme",
-                  title: str | None = None) -> dict[str, Path]:
+def write_outputs(
+    root, result, *, metric_name: str = "metric", compared: str = "scheme", title: str | None = None
+) -> dict[str, Path]:
     """Write ``runs.npz``, ``summary.csv`` and ``summary.md`` of a :class:`jaxnn.sweep.SweepResult`."""
     root = Path(root)
     arrays = {f"run_{k}": v for k, v in result.arrays.items()}
@@ -323,8 +364,9 @@ def write_outputs(root, result, *, metric_name: str = "metric", compared: str = 
     paths = {"runs": root / "runs.npz", "csv": root / "summary.csv", "md": root / "summary.md"}
     atomic_savez(paths["runs"], **arrays)
     atomic_write_text(paths["csv"], summary_csv(result.summary))
-    md = summary_markdown(result.summary, settings=result.settings, metric_name=metric_name, compared=compared,
-                          title=title)
+    md = summary_markdown(
+        result.summary, settings=result.settings, metric_name=metric_name, compared=compared, title=title
+    )
     if tuning is not None and "choice" in tuning:
         md += "\n" + tuning_markdown(result.names, tuning, settings=result.settings, compared=compared)
     atomic_write_text(paths["md"], md)

@@ -91,7 +91,7 @@ def _layer_list(params) -> list[tuple[str, dict]]:
 
 def _orthogonal():
     try:
-        from jaxnn import initializers as _inits  # noqa: PLC0415
+        from jaxnn import initializers as _inits
 
         return _inits.orthogonal()
     except (ImportError, AttributeError):
@@ -100,7 +100,7 @@ def _orthogonal():
 
 def _he_normal():
     try:
-        from jaxnn import initializers as _inits  # noqa: PLC0415
+        from jaxnn import initializers as _inits
 
         return _inits.he_normal()
     except (ImportError, AttributeError):
@@ -205,8 +205,10 @@ def lsuv(
 
 def _check_resmlp(params, who):
     if not isinstance(params, dict) or set(params) != {"input", "blocks", "output"}:
-        raise TypeError(f"{who}: params must be a residual MLP from jaxnn.models.resmlp_init "
-                        "(a dict with 'input', 'blocks', 'output')")
+        raise TypeError(
+            f"{who}: params must be a residual MLP from jaxnn.models.resmlp_init "
+            "(a dict with 'input', 'blocks', 'output')"
+        )
     depths = {len(b) for b in params["blocks"]}
     if len(depths) > 1:
         raise ValueError(f"{who}: all residual branches must have the same depth, got {sorted(depths)}")
@@ -336,7 +338,7 @@ def zero_init(key: Array, params: Params) -> Params:
 
 
 def _gain_sq(activation) -> float:
-    from jaxnn import activations as _acts  # noqa: PLC0415
+    from jaxnn import activations as _acts
 
     if callable(activation):
         return _acts.numerical_gain(activation) ** 2
@@ -346,7 +348,9 @@ def _gain_sq(activation) -> float:
 def _check_widths(layer_sizes, base_width):
     sizes = tuple(layer_sizes) if isinstance(layer_sizes, (list, tuple)) else None
     if sizes is None or len(sizes) < 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
-        raise ValueError(f"layer_sizes must be (d_in, h_1, ..., d_out) with at least one hidden layer, got {layer_sizes!r}")
+        raise ValueError(
+            f"layer_sizes must be (d_in, h_1, ..., d_out) with at least one hidden layer, got {layer_sizes!r}"
+        )
     if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
         raise ValueError(f"base_width must be a positive int, got {base_width!r}")
     return sizes
@@ -400,11 +404,12 @@ def mup_init(
     dtype=jnp.float32,
 ) -> list[dict[str, Array]]:
     """:func:`jaxnn.models.mlp_init` with :func:`mup_initializers` (zero biases)."""
-    from jaxnn.models import mlp_init  # noqa: PLC0415
+    from jaxnn.models import mlp_init
 
     inits = mup_initializers(layer_sizes, base_width=base_width, activation=activation, zero_output=zero_output)
-    return mlp_init(key, layer_sizes, w_init=inits, activation=activation if isinstance(activation, str) else "relu",
-                    dtype=dtype)
+    return mlp_init(
+        key, layer_sizes, w_init=inits, activation=activation if isinstance(activation, str) else "relu", dtype=dtype
+    )
 
 
 def mup_lr_multipliers(params: Params, *, base_width: int) -> Params:

@@ -32,7 +32,7 @@ seeds) and vectorized where it matters. The choices, all standard:
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -62,11 +62,11 @@ class CI(NamedTuple):
 class CensoredSummary(NamedTuple):
     """Steps-to-target across seeds with right-censoring made explicit (see :func:`censored_summary`)."""
 
-    n: int               # number of seeds
-    n_reached: int       # seeds that reached the target within the budget
-    frac_reached: CI     # fraction of seeds that reached it, bootstrap CI
-    median_reached: CI   # median over the seeds that reached it (NaN when none did), bootstrap CI
-    median: CI           # censored median: "never" counted as +inf (inf when half or more never reached it)
+    n: int  # number of seeds
+    n_reached: int  # seeds that reached the target within the budget
+    frac_reached: CI  # fraction of seeds that reached it, bootstrap CI
+    median_reached: CI  # median over the seeds that reached it (NaN when none did), bootstrap CI
+    median: CI  # censored median: "never" counted as +inf (inf when half or more never reached it)
 
 
 def _as_1d(x, name):
@@ -84,8 +84,7 @@ def _check_confidence(confidence):
     return float(confidence)
 
 
-def bootstrap_ci(x, statistic=np.median, *, confidence: float = 0.95, n_resamples: int = 2000,
-                 seed: int = 0) -> CI:
+def bootstrap_ci(x, statistic=np.median, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> CI:
     r"""Percentile bootstrap CI of ``statistic(x)`` over the 1-D sample ``x`` (one value per seed).
 
     ``statistic`` must accept ``axis=`` (``np.median``, ``np.mean``, ...). The resamples are drawn at once as
@@ -188,8 +187,8 @@ def censored_summary(times, *, confidence: float = 0.95, n_resamples: int = 2000
 class WilcoxonResult(NamedTuple):
     statistic: float  # min(R+, R-) over the non-zero differences (scipy's two-sided convention)
     pvalue: float
-    n: int            # number of non-zero differences used
-    method: str       # "exact", "permutation", "asymptotic", "scipy" (delegated) or "degenerate"
+    n: int  # number of non-zero differences used
+    method: str  # "exact", "permutation", "asymptotic", "scipy" (delegated) or "degenerate"
 
 
 def _rankdata(a):
@@ -231,7 +230,7 @@ def _wilcoxon_numpy(d) -> WilcoxonResult:
     has_ties = bool((counts > 1).any())
     if not has_ties and n_zero == 0 and n <= 50:
         c = _exact_null_counts(n)
-        total = 2.0 ** n
+        total = 2.0**n
         cdf = np.cumsum(c) / total
         sf = np.cumsum(c[::-1])[::-1] / total  # sf[k] = P(R+ >= k)
         k_floor, k_ceil = int(math.floor(r_plus)), int(math.ceil(r_plus))
@@ -239,14 +238,14 @@ def _wilcoxon_numpy(d) -> WilcoxonResult:
         return WilcoxonResult(stat, float(min(1.0, p)), n, "exact")
     if n + n_zero <= 13:
         # Exact conditional distribution of R+ over all 2**n sign flips of the observed ranks.
-        signs = ((np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1).astype(np.float64)
+        signs = ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1).astype(np.float64)
         null = signs @ r
         eps = 1e-9 * max(1.0, r.sum())
         p_greater = float(np.mean(null >= r_plus - eps))
         p_less = float(np.mean(null <= r_plus + eps))
         return WilcoxonResult(stat, float(min(1.0, 2.0 * min(p_greater, p_less))), n, "permutation")
     mean = n * (n + 1) / 4.0
-    var = n * (n + 1) * (2 * n + 1) / 24.0 - float((counts ** 3 - counts).sum()) / 48.0
+    var = n * (n + 1) * (2 * n + 1) / 24.0 - float((counts**3 - counts).sum()) / 48.0
     if var <= 0:
         return WilcoxonResult(stat, 1.0, n, "degenerate")
     z = (r_plus - mean) / math.sqrt(var)
@@ -303,10 +302,10 @@ def holm(pvalues) -> np.ndarray:
 class Comparison(NamedTuple):
     """Ranking of K groups and their paired comparison with the best one (see :func:`compare_to_best`)."""
 
-    order: np.ndarray      # group indices, best first
-    rank: np.ndarray       # (K,) 1-based rank of each group
-    best: int              # index of the best group
-    pvalue: np.ndarray     # (K,) raw two-sided Wilcoxon p-value vs the best (NaN for the best itself)
+    order: np.ndarray  # group indices, best first
+    rank: np.ndarray  # (K,) 1-based rank of each group
+    best: int  # index of the best group
+    pvalue: np.ndarray  # (K,) raw two-sided Wilcoxon p-value vs the best (NaN for the best itself)
     pvalue_holm: np.ndarray  # (K,) Holm-adjusted p-values (NaN for the best)
     significant: np.ndarray  # (K,) bool: adjusted p < alpha (False for the best)
 

@@ -60,7 +60,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxnn import stats as _stats
 from jaxnn.initializers import _CPU_COMPILER_OPTIONS
@@ -157,10 +158,20 @@ def _program_body(program: Program, params, data_keys, lrs, train_data, eval_dat
     _TRACES["program"] += 1  # Python side effect: runs once per trace, never per call
 
     def one(p, key, lr):
-        res = fit(p, train_data, key=key, apply_fn=program.apply_fn, loss_fn=program.loss_fn,
-                  optimizer=program.make_optimizer(lr), steps=program.steps, batch_size=program.batch_size,
-                  eval_data=eval_data, eval_every=program.eval_every, metric=program.metric,
-                  train_loss=program.train_loss)
+        res = fit(
+            p,
+            train_data,
+            key=key,
+            apply_fn=program.apply_fn,
+            loss_fn=program.loss_fn,
+            optimizer=program.make_optimizer(lr),
+            steps=program.steps,
+            batch_size=program.batch_size,
+            eval_data=eval_data,
+            eval_every=program.eval_every,
+            metric=program.metric,
+            train_loss=program.train_loss,
+        )
         x, y = train_data
         grads = jax.grad(lambda q: program.loss_fn(program.apply_fn(q, x), y))(p)
         h = res.history
@@ -279,8 +290,9 @@ def initial_params(init_fn: Callable, schemes: Sequence[Scheme], init_keys) -> A
         if not isinstance(s, Scheme):
             raise TypeError(f"schemes must be jaxnn.sweep.Scheme tuples, got {s!r}")
         if s.transform is not None and not callable(s.transform):
-            raise TypeError(f"scheme {s.name!r}: transform must be callable(key, params) -> params or None, "
-                            f"got {s.transform!r}")
+            raise TypeError(
+                f"scheme {s.name!r}: transform must be callable(key, params) -> params or None, got {s.transform!r}"
+            )
         w, b = _hashable(s.w_init), _hashable(s.b_init)
 
         def one(k, w=w, b=b, t=s.transform, name=s.name):
@@ -291,8 +303,10 @@ def initial_params(init_fn: Callable, schemes: Sequence[Scheme], init_keys) -> A
             before = jax.tree_util.tree_structure(p), [(a.shape, a.dtype) for a in jax.tree_util.tree_leaves(p)]
             after = jax.tree_util.tree_structure(q), [(a.shape, a.dtype) for a in jax.tree_util.tree_leaves(q)]
             if before != after:
-                raise ValueError(f"scheme {name!r}: transform changed the parameters' structure, shapes or dtypes "
-                                 f"({before[0]} -> {after[0]}); it may only change their values")
+                raise ValueError(
+                    f"scheme {name!r}: transform changed the parameters' structure, shapes or dtypes "
+                    f"({before[0]} -> {after[0]}); it may only change their values"
+                )
             return q
 
         out.append(jax.device_get(jax.vmap(one)(init_keys)))
@@ -311,15 +325,23 @@ def _placement(devices, train_data, eval_data):
 def _compile(program, params, chunk_size, run_sh, train_g, eval_g):
     """The program for chunks of ``chunk_size`` runs, compiled ahead of time (what every call then runs)."""
     program_jit = _program_jit_cpu if next(iter(run_sh.device_set)).platform == "cpu" else _program_jit
-    spec = lambda a: jax.ShapeDtypeStruct((chunk_size, *np.shape(a)[1:]), np.asarray(a).dtype,  # noqa: E731
-                                          sharding=run_sh)
-    args = (jax.tree_util.tree_map(spec, params), jax.ShapeDtypeStruct((chunk_size, 2), np.uint32, sharding=run_sh),
-            jax.ShapeDtypeStruct((chunk_size,), np.float32, sharding=run_sh), train_g, eval_g)
+
+    def spec(a):
+        return jax.ShapeDtypeStruct((chunk_size, *np.shape(a)[1:]), np.asarray(a).dtype, sharding=run_sh)
+
+    args = (
+        jax.tree_util.tree_map(spec, params),
+        jax.ShapeDtypeStruct((chunk_size, 2), np.uint32, sharding=run_sh),
+        jax.ShapeDtypeStruct((chunk_size,), np.float32, sharding=run_sh),
+        train_g,
+        eval_g,
+    )
     return program_jit.lower(program, *args).compile()
 
 
-def compile_program(program: Program, params, chunk_size: int, train_data, eval_data, *,
-                    devices: Sequence | None = None):
+def compile_program(
+    program: Program, params, chunk_size: int, train_data, eval_data, *, devices: Sequence | None = None
+):
     """The compiled program :func:`run_program` calls for chunks of ``chunk_size`` runs (``params``: any pytree
     with a leading run axis; only shapes and dtypes are used). ``program_bytes(compile_program(...))`` is what
     ``memory_cap`` is checked against, per call."""
@@ -339,16 +361,31 @@ def _fit_chunk(program, params, chunk_size, n_dev, run_sh, train_g, eval_g, memo
         if need <= memory_cap:
             return chunk_size, compiled
         if chunk_size == n_dev:
-            raise ValueError(f"memory_cap={memory_cap} bytes per device is less than one run per device needs "
-                             f"({need} bytes by XLA's memory analysis, {in_flight} call(s) in flight); raise the "
-                             f"cap, lower workers or shrink the model")
+            raise ValueError(
+                f"memory_cap={memory_cap} bytes per device is less than one run per device needs "
+                f"({need} bytes by XLA's memory analysis, {in_flight} call(s) in flight); raise the "
+                f"cap, lower workers or shrink the model"
+            )
         chunk_size = n_dev * max(1, chunk_size // n_dev // 2)
 
 
-def run_program(program: Program, params, data_keys, lrs, train_data, eval_data, *, chunk_size: int | None = None,
-                devices: Sequence | None = None, workers: int | None = None, memory_cap: int | None = None,
-                store=None, phase: str = "main", progress=None,
-                on_chunk: Callable | None = None) -> dict[str, np.ndarray]:
+def run_program(
+    program: Program,
+    params,
+    data_keys,
+    lrs,
+    train_data,
+    eval_data,
+    *,
+    chunk_size: int | None = None,
+    devices: Sequence | None = None,
+    workers: int | None = None,
+    memory_cap: int | None = None,
+    store=None,
+    phase: str = "main",
+    progress=None,
+    on_chunk: Callable | None = None,
+) -> dict[str, np.ndarray]:
     """Train ``R`` runs (leading axis of ``params``, ``data_keys`` ``(R, 2)`` uint32 and ``lrs`` ``(R,)``).
 
     ``params`` may also be a zero-argument callable returning them, called only when some run is missing.
@@ -379,8 +416,9 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
     data_keys = np.asarray(data_keys, dtype=np.uint32)
     n_runs = lrs.shape[0]
     if lrs.ndim != 1 or data_keys.shape != (n_runs, 2):
-        raise ValueError(f"data_keys (R, 2) and lrs (R,) need the same run axis; got lrs {lrs.shape}, "
-                         f"data_keys {data_keys.shape}")
+        raise ValueError(
+            f"data_keys (R, 2) and lrs (R,) need the same run axis; got lrs {lrs.shape}, data_keys {data_keys.shape}"
+        )
     devices = list(devices) if devices is not None else jax.devices()
     n_dev = len(devices)
     if chunk_size is None:
@@ -389,8 +427,12 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     chunk_size = n_dev * math.ceil(chunk_size / n_dev)
     if memory_cap is not None:
-        if (isinstance(memory_cap, bool) or not isinstance(memory_cap, (int, float, np.integer, np.floating))
-                or not math.isfinite(memory_cap) or memory_cap < 1):
+        if (
+            isinstance(memory_cap, bool)
+            or not isinstance(memory_cap, (int, float, np.integer, np.floating))
+            or not math.isfinite(memory_cap)
+            or memory_cap < 1
+        ):
             raise ValueError(f"memory_cap must be a positive number of bytes per device or None, got {memory_cap!r}")
         memory_cap = int(memory_cap)
     if workers is None:
@@ -416,14 +458,23 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
 
         if memory_cap is None:
             memory_cap = default_memory_cap(devices)
-        chunk_size, compiled = _fit_chunk(program, host_params, chunk_size, n_dev, run_sh, train_g, eval_g,
-                                          memory_cap, workers=workers, n_runs=len(remaining))
+        chunk_size, compiled = _fit_chunk(
+            program,
+            host_params,
+            chunk_size,
+            n_dev,
+            run_sh,
+            train_g,
+            eval_g,
+            memory_cap,
+            workers=workers,
+            n_runs=len(remaining),
+        )
 
         def call(idx):  # any thread: one call of the compiled program (XLA releases the GIL while it runs)
             padded = np.concatenate([idx, np.full(chunk_size - idx.size, idx[0])])
             p = jax.tree_util.tree_map(lambda a: _to_global(a[padded], run_sh), host_params)
-            out = compiled(p, _to_global(data_keys[padded], run_sh), _to_global(lrs[padded], run_sh), train_g,
-                           eval_g)
+            out = compiled(p, _to_global(data_keys[padded], run_sh), _to_global(lrs[padded], run_sh), train_g, eval_g)
             return idx, {k: v[: idx.size] for k, v in _to_host(out).items()}
 
         def record(idx, out):  # main thread only, in run order: store, results, progress, hook
@@ -443,7 +494,7 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
             if on_chunk is not None:
                 on_chunk(phase, idx)
 
-        chunks = [np.asarray(remaining[s:s + chunk_size]) for s in range(0, len(remaining), chunk_size)]
+        chunks = [np.asarray(remaining[s : s + chunk_size]) for s in range(0, len(remaining), chunk_size)]
         if workers == 1 or len(chunks) == 1:
             for idx in chunks:
                 record(*call(idx))
@@ -463,8 +514,13 @@ def run_program(program: Program, params, data_keys, lrs, train_data, eval_data,
 # ---------------------------------------------------------------------------------------------------- metrics
 
 
-def run_metrics(arrays: Mapping[str, np.ndarray], *, target: float, target_on: str = "eval_loss",
-                higher_is_better: bool | None = None) -> dict[str, np.ndarray]:
+def run_metrics(
+    arrays: Mapping[str, np.ndarray],
+    *,
+    target: float,
+    target_on: str = "eval_loss",
+    higher_is_better: bool | None = None,
+) -> dict[str, np.ndarray]:
     """Per-run convergence metrics from the arrays of :func:`run_program` (any leading shape ``(..., n_eval)``).
 
     * ``steps_to_target``: first evaluated step at which the ``target_on`` curve (``"eval_loss"``,
@@ -499,9 +555,18 @@ def _nan_to(x, v):
     return np.where(np.isnan(x), v, x)
 
 
-def summarize(names: Sequence[str], metrics: Mapping[str, np.ndarray], *, steps: int, eval_every: int,
-              higher_is_better: bool = False, alpha: float = 0.05, n_resamples: int = 2000, seed: int = 0,
-              learning_rates: Sequence[float] | None = None) -> list[dict[str, Any]]:
+def summarize(
+    names: Sequence[str],
+    metrics: Mapping[str, np.ndarray],
+    *,
+    steps: int,
+    eval_every: int,
+    higher_is_better: bool = False,
+    alpha: float = 0.05,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    learning_rates: Sequence[float] | None = None,
+) -> list[dict[str, Any]]:
     r"""Per-scheme statistics across seeds and the ranking; one dict per scheme, **best first**.
 
     ``metrics`` are :func:`run_metrics` arrays of shape ``(K, S)``. For each scheme: the censored summary of
@@ -540,9 +605,14 @@ def summarize(names: Sequence[str], metrics: Mapping[str, np.ndarray], *, steps:
             **_ci_fields("auc", _stats.median_ci(_nan_to(auc[i], np.inf), **kw)),
             **_ci_fields("final_train_loss", _stats.median_ci(_nan_to(metrics["final_train_loss"][i], np.inf), **kw)),
             **_ci_fields("final_eval_loss", _stats.median_ci(_nan_to(metrics["final_eval_loss"][i], np.inf), **kw)),
-            **_ci_fields("final_eval_metric", _stats.median_ci(
-                _nan_to(metrics["final_eval_metric"][i], -np.inf if higher_is_better else np.inf), **kw)
-                if not np.isnan(metrics["final_eval_metric"][i]).all() else _stats.CI(math.nan, math.nan, math.nan)),
+            **_ci_fields(
+                "final_eval_metric",
+                _stats.median_ci(
+                    _nan_to(metrics["final_eval_metric"][i], -np.inf if higher_is_better else np.inf), **kw
+                )
+                if not np.isnan(metrics["final_eval_metric"][i]).all()
+                else _stats.CI(math.nan, math.nan, math.nan),
+            ),
             "n_diverged": int(np.asarray(metrics["diverged"][i]).sum()),
             "p_value": float(cmp.pvalue[i]),
             "p_holm": float(cmp.pvalue_holm[i]),
@@ -694,10 +764,14 @@ def sweep(
             raise ValueError(f"learning_rates must be positive finite numbers, got {list(learning_rates)}")
     else:
         if not isinstance(optimizer, optax.GradientTransformation):
-            raise TypeError(f"optimizer must be an optax GradientTransformation or a factory lr -> one, got {optimizer!r}")
+            raise TypeError(
+                f"optimizer must be an optax GradientTransformation or a factory lr -> one, got {optimizer!r}"
+            )
         if learning_rates is not None:
-            raise ValueError("learning_rates needs an optimizer factory (lr -> GradientTransformation), "
-                             "not a ready-made GradientTransformation")
+            raise ValueError(
+                "learning_rates needs an optimizer factory (lr -> GradientTransformation), "
+                "not a ready-made GradientTransformation"
+            )
         lr_grid = np.asarray([np.nan], dtype=np.float32)
     if train_loss not in ("batch", "full"):
         raise ValueError(f"train_loss must be 'batch' or 'full', got {train_loss!r}")
@@ -716,8 +790,15 @@ def sweep(
     elif progress is False:
         bar = None
     try:
-        common = dict(chunk_size=chunk_size, devices=devices, workers=workers, memory_cap=memory_cap, store=store,
-                      progress=bar, on_chunk=on_chunk)
+        common = dict(
+            chunk_size=chunk_size,
+            devices=devices,
+            workers=workers,
+            memory_cap=memory_cap,
+            store=store,
+            progress=bar,
+            on_chunk=on_chunk,
+        )
         tuning = None
         if tune:
             if tuning_data is None:
@@ -735,8 +816,9 @@ def sweep(
 
             keys_runs = np.tile(data_k, (k * n_lr, 1))
             lrs_runs = np.repeat(np.tile(lr_grid, k), s_tune)
-            arr = run_program(program, p_runs, keys_runs, lrs_runs, tr_data, val_data,
-                              phase=f"{phase_prefix}tune", **common)
+            arr = run_program(
+                program, p_runs, keys_runs, lrs_runs, tr_data, val_data, phase=f"{phase_prefix}tune", **common
+            )
             arr = {a: v.reshape(k, n_lr, s_tune, *v.shape[1:]) for a, v in arr.items()}
             met = run_metrics(arr, target=target, target_on=target_on)
             auc = np.where(np.isnan(met["auc"]), np.inf, met["auc"])
@@ -752,22 +834,50 @@ def sweep(
         p0 = functools.partial(initial_params, init_fn, schemes, init_k)  # (K*S, ...), built lazily
         keys_runs = np.tile(data_k, (k, 1))
         lrs_runs = np.repeat(chosen, seeds).astype(np.float32)
-        arr = run_program(program, p0, keys_runs, lrs_runs, train_data, eval_data, phase=f"{phase_prefix}main",
-                          **common)
+        arr = run_program(
+            program, p0, keys_runs, lrs_runs, train_data, eval_data, phase=f"{phase_prefix}main", **common
+        )
     finally:
         if own_bar:
             bar.close()
     arr = {a: v.reshape(k, seeds, *v.shape[1:]) for a, v in arr.items()}
     met = run_metrics(arr, target=target, target_on=target_on)
-    settings = dict(target=float(target), target_on=target_on, train_loss=train_loss, higher_is_better=higher, steps=steps,
-                    eval_every=eval_every, batch_size=int(batch_size), seeds=seeds, tune_seeds=s_tune, seed=seed,
-                    alpha=alpha, n_resamples=n_resamples)
+    settings = dict(
+        target=float(target),
+        target_on=target_on,
+        train_loss=train_loss,
+        higher_is_better=higher,
+        steps=steps,
+        eval_every=eval_every,
+        batch_size=int(batch_size),
+        seeds=seeds,
+        tune_seeds=s_tune,
+        seed=seed,
+        alpha=alpha,
+        n_resamples=n_resamples,
+    )
     lr_report = None if not factory else chosen
-    summary = summarize(names, met, steps=steps, eval_every=eval_every, higher_is_better=higher, alpha=alpha,
-                        n_resamples=n_resamples, seed=seed, learning_rates=lr_report)
-    return SweepResult(names=names, arrays=arr, metrics=met, summary=summary,
-                       learning_rates=np.asarray(chosen, dtype=np.float64), steps=arr["step"][0, 0].copy(),
-                       settings=settings, tuning=tuning)
+    summary = summarize(
+        names,
+        met,
+        steps=steps,
+        eval_every=eval_every,
+        higher_is_better=higher,
+        alpha=alpha,
+        n_resamples=n_resamples,
+        seed=seed,
+        learning_rates=lr_report,
+    )
+    return SweepResult(
+        names=names,
+        arrays=arr,
+        metrics=met,
+        summary=summary,
+        learning_rates=np.asarray(chosen, dtype=np.float64),
+        steps=arr["step"][0, 0].copy(),
+        settings=settings,
+        tuning=tuning,
+    )
 
 
 def merge(results: Sequence[SweepResult], names: Sequence[str] | None = None) -> SweepResult:
@@ -789,20 +899,45 @@ def merge(results: Sequence[SweepResult], names: Sequence[str] | None = None) ->
     names = list(names) if names is not None else all_names
     if len(names) != len(all_names) or len(set(names)) != len(names):
         raise ValueError(f"names must be {len(all_names)} unique names, got {names}")
-    arrays = {a: np.concatenate([r.arrays[a] for r in results]) for a in results[0].arrays
-              if all(r.arrays[a].shape[1:] == results[0].arrays[a].shape[1:] for r in results)}
+    arrays = {
+        a: np.concatenate([r.arrays[a] for r in results])
+        for a in results[0].arrays
+        if all(r.arrays[a].shape[1:] == results[0].arrays[a].shape[1:] for r in results)
+    }
     if "grad_norm0" not in arrays:  # different depths: pad the layer axis with NaN
         width = max(r.arrays["grad_norm0"].shape[-1] for r in results)
-        arrays["grad_norm0"] = np.concatenate([
-            np.pad(r.arrays["grad_norm0"], ((0, 0), (0, 0), (0, width - r.arrays["grad_norm0"].shape[-1])),
-                   constant_values=np.nan) for r in results])
+        arrays["grad_norm0"] = np.concatenate(
+            [
+                np.pad(
+                    r.arrays["grad_norm0"],
+                    ((0, 0), (0, 0), (0, width - r.arrays["grad_norm0"].shape[-1])),
+                    constant_values=np.nan,
+                )
+                for r in results
+            ]
+        )
     metrics = {m: np.concatenate([r.metrics[m] for r in results]) for m in results[0].metrics}
     lrs = np.concatenate([r.learning_rates for r in results])
     has_lr = any(row["learning_rate"] is not None for r in results for row in r.summary)
-    summary = summarize(names, metrics, steps=base["steps"], eval_every=base["eval_every"],
-                        higher_is_better=base["higher_is_better"], alpha=base["alpha"],
-                        n_resamples=base["n_resamples"], seed=base["seed"],
-                        learning_rates=lrs if has_lr else None)
+    summary = summarize(
+        names,
+        metrics,
+        steps=base["steps"],
+        eval_every=base["eval_every"],
+        higher_is_better=base["higher_is_better"],
+        alpha=base["alpha"],
+        n_resamples=base["n_resamples"],
+        seed=base["seed"],
+        learning_rates=lrs if has_lr else None,
+    )
     tuning = {"parts": [r.tuning for r in results]} if any(r.tuning is not None for r in results) else None
-    return SweepResult(names=names, arrays=arrays, metrics=metrics, summary=summary, learning_rates=lrs,
-                       steps=results[0].steps, settings=dict(base), tuning=tuning)
+    return SweepResult(
+        names=names,
+        arrays=arrays,
+        metrics=metrics,
+        summary=summary,
+        learning_rates=lrs,
+        steps=results[0].steps,
+        settings=dict(base),
+        tuning=tuning,
+    )

@@ -8,7 +8,6 @@ run: a run whose loss turns non-finite is frozen and never affects its siblings.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -50,7 +49,8 @@ def _objective_and_loss(params, batch, apply_fn, loss_fn, regularizer):
 def _step(params, opt_state, batch, apply_fn, loss_fn, optimizer, regularizer):
     """:func:`train_step` that also returns the data loss (the objective without the regularizer)."""
     (objective, loss), grads = jax.value_and_grad(_objective_and_loss, has_aux=True)(
-        params, batch, apply_fn, loss_fn, regularizer)
+        params, batch, apply_fn, loss_fn, regularizer
+    )
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, objective, loss
 
@@ -120,8 +120,11 @@ def minibatch_indices(key: Array, num_examples: int, batch_size: int, steps: int
 
 
 def _all_finite(tree) -> Array:
-    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(tree)
-              if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)]
+    leaves = [
+        jnp.all(jnp.isfinite(leaf))
+        for leaf in jax.tree_util.tree_leaves(tree)
+        if jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)
+    ]
     return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
@@ -240,10 +243,12 @@ def fit(
         raise ValueError(f"train_loss must be 'full' or 'batch', got {train_loss!r}")
 
     if monitor is not None:
-        from jaxnn import monitor as _mon  # noqa: PLC0415
+        from jaxnn import monitor as _mon
 
         if not isinstance(monitor, _mon.Monitor):
-            raise TypeError(f"monitor must be a jaxnn.monitor.Monitor (from jaxnn.monitor.monitor(...)), got {monitor!r}")
+            raise TypeError(
+                f"monitor must be a jaxnn.monitor.Monitor (from jaxnn.monitor.monitor(...)), got {monitor!r}"
+            )
         optimizer = _mon.wrap_optimizer(monitor, optimizer)
 
     # The whole data order as an (steps, batch_size) index table, computed once and fed to the scan as xs:
@@ -252,8 +257,9 @@ def fit(
 
     def one_step(c: _Carry, idx):
         batch = (jnp.take(x_train, idx, axis=0), jnp.take(y_train, idx, axis=0))
-        new_params, new_opt, loss, data_loss = _step(c.params, c.opt_state, batch, apply_fn, loss_fn, optimizer,
-                                                     regularizer)
+        new_params, new_opt, loss, data_loss = _step(
+            c.params, c.opt_state, batch, apply_fn, loss_fn, optimizer, regularizer
+        )
         finite = jnp.isfinite(loss) & _all_finite(new_params)
         ok = finite & ~c.diverged
         newly = ~finite & ~c.diverged
@@ -287,8 +293,9 @@ def fit(
             eval_metric = _metric_value(metric(pred, y_eval)) if metric is not None else _metric_value(jnp.nan)
         else:
             eval_loss, eval_metric = nan, _metric_value(jnp.nan)
-        batch_loss = jnp.where(c.batch_loss_count > 0, c.batch_loss_sum / jnp.maximum(c.batch_loss_count, 1),
-                               jnp.nan).astype(nan.dtype)
+        batch_loss = jnp.where(
+            c.batch_loss_count > 0, c.batch_loss_sum / jnp.maximum(c.batch_loss_count, 1), jnp.nan
+        ).astype(nan.dtype)
         record = {
             "step": c.step,
             "train_loss": train_value,
@@ -299,14 +306,20 @@ def fit(
         }
         if monitor is not None:
             stats, mstate, opt_state = _mon.observe(
-                monitor, c.monitor_state, p, c.opt_state,
+                monitor,
+                c.monitor_state,
+                p,
+                c.opt_state,
                 grad_fn=lambda q, b: jax.grad(_objective)(q, b, apply_fn, loss_fn, regularizer),
                 eval_every=eval_every,
             )
             record["monitor"] = stats
             c = c._replace(monitor_state=mstate, opt_state=opt_state)
-        c = c._replace(batch_loss_sum=jnp.zeros_like(c.batch_loss_sum), data_loss_sum=jnp.zeros_like(c.data_loss_sum),
-                       batch_loss_count=jnp.zeros((), jnp.int32))
+        c = c._replace(
+            batch_loss_sum=jnp.zeros_like(c.batch_loss_sum),
+            data_loss_sum=jnp.zeros_like(c.data_loss_sum),
+            batch_loss_count=jnp.zeros((), jnp.int32),
+        )
         return c, record
 
     def chunk(c: _Carry, idx):
@@ -333,7 +346,7 @@ def fit(
     else:
         records = jax.tree_util.tree_map(lambda a: a[None], first)
     if steps % eval_every:
-        carry, _ = jax.lax.scan(one_step, carry, order[n_chunks * eval_every:])
+        carry, _ = jax.lax.scan(one_step, carry, order[n_chunks * eval_every :])
 
     history = dict(records)
     history["step"] = history["step"].astype(jnp.int32)

@@ -10,13 +10,32 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from jaxnn import cli, presets  # noqa: E402
+from jaxnn import cli, presets
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # A tiny digits run: MLP 64-16-10, 2 schemes x 2 seeds, 30 steps (4 chunks of one run on CPU).
-TINY = ["--preset", "default", "--hidden", "16", "--schemes", "he_normal, zeros", "--seeds", "2", "--steps", "30",
-        "--eval-every", "10", "--batch-size", "32", "--target", "1.0", "--quiet", "--compile-cache", "none"]
+TINY = [
+    "--preset",
+    "default",
+    "--hidden",
+    "16",
+    "--schemes",
+    "he_normal, zeros",
+    "--seeds",
+    "2",
+    "--steps",
+    "30",
+    "--eval-every",
+    "10",
+    "--batch-size",
+    "32",
+    "--target",
+    "1.0",
+    "--quiet",
+    "--compile-cache",
+    "none",
+]
 
 
 def _config(extra=()):
@@ -32,8 +51,15 @@ def uninterrupted(tmp_path_factory):
 
 def test_outputs(uninterrupted):
     out = uninterrupted
-    for name in ("config.json", "runs.npz", "summary.csv", "summary.md", "loss_curves.png", "steps_to_target.png",
-                 "grad_norm_step0.png"):
+    for name in (
+        "config.json",
+        "runs.npz",
+        "summary.csv",
+        "summary.md",
+        "loss_curves.png",
+        "steps_to_target.png",
+        "grad_norm_step0.png",
+    ):
         assert (out / name).is_file(), name
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["config"]["schemes"] == ["he_normal", "zeros"] and cfg["config"]["hidden"] == [16]
@@ -120,16 +146,26 @@ def test_presets_resolve():
 def test_overrides():
     cfg = cli.config_from_args(cli.build_parser().parse_args(["--depth", "5", "--width", "32", "--lr", "0.01,0.1"]))
     assert cfg.hidden == (32,) * 5 and cfg.learning_rates == (0.01, 0.1)
-    cfg = cli.config_from_args(cli.build_parser().parse_args(["--preset", "default", "--compare", "losses",
-                                                              "--loss", "ce, mse", "--schemes", "he_normal"]))
+    cfg = cli.config_from_args(
+        cli.build_parser().parse_args(
+            ["--preset", "default", "--compare", "losses", "--loss", "ce, mse", "--schemes", "he_normal"]
+        )
+    )
     assert cfg.losses == ("ce", "mse") and cfg.target_on == "eval_metric"
-    assert presets.split_specs("a, uniform(-0.05, 0.05), b/normal(0.01)") == ["a", "uniform(-0.05, 0.05)",
-                                                                             "b/normal(0.01)"]
+    assert presets.split_specs("a, uniform(-0.05, 0.05), b/normal(0.01)") == [
+        "a",
+        "uniform(-0.05, 0.05)",
+        "b/normal(0.01)",
+    ]
 
 
 def test_wrapper_script_and_list_presets():
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "init_convergence.py"), "--list-presets"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "init_convergence.py"), "--list-presets"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert "deep-relu" in out.stdout and "loss-robustness" in out.stdout
 

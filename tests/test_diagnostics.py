@@ -17,7 +17,7 @@ def _init(key, sizes, std=None, bias=0.0):
     keys = jax.random.split(key, len(sizes) - 1)
     out = []
     for k, (a, b) in zip(keys, zip(sizes[:-1], sizes[1:])):
-        s = (np.sqrt(2.0 / a) if std is None else std)
+        s = np.sqrt(2.0 / a) if std is None else std
         out.append({"w": s * jax.random.normal(k, (a, b)), "b": jnp.full((b,), bias, jnp.float32)})
     return out
 
@@ -191,9 +191,9 @@ def test_lanczos_quadrature_moment_is_unbiased_and_extremes_converge():
     A = _operator(jax.random.PRNGKey(3), n, n, s)
     m = 12
     keys = jax.random.split(jax.random.PRNGKey(4), 300)
-    theta, w = jax.jit(jax.vmap(
-        lambda k: D.lanczos_singular_values(lambda v: A @ v, lambda u: A.T @ u, jax.random.normal(k, (n,)), m)
-    ))(keys)
+    theta, w = jax.jit(
+        jax.vmap(lambda k: D.lanczos_singular_values(lambda v: A @ v, lambda u: A.T @ u, jax.random.normal(k, (n,)), m))
+    )(keys)
     est = np.asarray(jnp.sum(w * theta**2, axis=1))  # one q^T A^T A q per start vector
     lam = s**2
     # q uniform on the sphere: E = mean(lam), Var = 2 Var(lam) / (n + 2)
@@ -250,8 +250,10 @@ def test_verdicts_follow_the_signal():
 
 def test_plot_writes_a_figure(tmp_path):
     pytest.importorskip("matplotlib")
-    reports = {"a": D.signal_propagation(_init(KEY, SIZES), _apply, X, KEY),
-               "b": D.signal_propagation(_init(KEY, SIZES, std=0.1), _apply, X, KEY)}
+    reports = {
+        "a": D.signal_propagation(_init(KEY, SIZES), _apply, X, KEY),
+        "b": D.signal_propagation(_init(KEY, SIZES, std=0.1), _apply, X, KEY),
+    }
     path = tmp_path / "sp.png"
     fig = D.plot(reports, str(path), title="t")
     assert path.stat().st_size > 1000 and len(fig.axes) == 3

@@ -18,7 +18,12 @@ def _load(name):
 
 def test_every_example_is_covered():
     assert {p.stem for p in EXAMPLES.glob("*.py")} == {
-        "digits_cce", "regression_mse", "binary_bce_prior_bias", "huber_outliers", "flax_dense"}
+        "digits_cce",
+        "regression_mse",
+        "binary_bce_prior_bias",
+        "huber_outliers",
+        "flax_dense",
+    }
 
 
 @pytest.mark.parametrize("name", ["digits_cce", "flax_dense"])
@@ -35,7 +40,7 @@ def test_regression_mse_example():
     # predicting the mean scores R^2 = 0; ridge regression about 0.49 on this split
     assert out["test_r2"] > 0.3, out
     assert out["initial_test_r2"] < 0.0
-    assert math.isclose(out["test_rmse"] ** 2 / out["test_mse_standardized"], 77.4865 ** 2, rel_tol=1e-3)
+    assert math.isclose(out["test_rmse"] ** 2 / out["test_mse_standardized"], 77.4865**2, rel_tol=1e-3)
 
 
 def test_binary_prior_bias_example():

@@ -47,7 +47,8 @@ def test_mlp_default_init_is_he_normal():
 
 def test_mlp_init_custom_and_per_layer_initializers():
     params = models.mlp_init(
-        KEY, (3, 4, 2),
+        KEY,
+        (3, 4, 2),
         w_init=[jax.nn.initializers.ones, jax.nn.initializers.constant(2.0)],
         b_init=jax.nn.initializers.constant(0.5),
     )
@@ -73,11 +74,14 @@ def test_mlp_init_rejects_bad_activation_and_dtype():
         models.mlp_init(KEY, (3, 2), dtype=jnp.int32)
 
 
-@pytest.mark.parametrize("activation,np_act", [
-    ("relu", lambda z: np.maximum(z, 0)),
-    ("tanh", np.tanh),
-    ("sigmoid", lambda z: 1 / (1 + np.exp(-z))),
-])
+@pytest.mark.parametrize(
+    "activation,np_act",
+    [
+        ("relu", lambda z: np.maximum(z, 0)),
+        ("tanh", np.tanh),
+        ("sigmoid", lambda z: 1 / (1 + np.exp(-z))),
+    ],
+)
 def test_mlp_apply_matches_numpy(activation, np_act):
     params = models.mlp_init(KEY, (4, 6, 5, 3), b_init=jax.nn.initializers.normal(0.3))
     x = jax.random.normal(jax.random.key(1), (7, 4))
@@ -142,7 +146,9 @@ class TestTransforms(chex.TestCase):
         plus = jax.tree_util.tree_map(lambda a, b: a + b, params, d)
         minus = jax.tree_util.tree_map(lambda a, b: a - b, params, d)
         fd = (np.sum(_np_mlp(plus, x, np.tanh) ** 2) - np.sum(_np_mlp(minus, x, np.tanh) ** 2)) / 2
-        analytic = sum(float(jnp.sum(a * b)) for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(d)))
+        analytic = sum(
+            float(jnp.sum(a * b)) for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(d))
+        )
         np.testing.assert_allclose(analytic, fd, rtol=1e-3)
 
 
@@ -176,7 +182,7 @@ def _np_conv_same(x, w):
     out = np.zeros((n, h, wd, w.shape[3]))
     for i in range(h):
         for j in range(wd):
-            out[:, i, j, :] = np.einsum("nabc,abcd->nd", xp[:, i:i + kh, j:j + kw, :], w)
+            out[:, i, j, :] = np.einsum("nabc,abcd->nd", xp[:, i : i + kh, j : j + kw, :], w)
     return out
 
 
@@ -187,14 +193,17 @@ def test_conv_init_shapes():
 
 
 def test_conv_apply_matches_numpy_and_accepts_flat_and_image_inputs():
-    params = models.conv_init(KEY, in_channels=2, channels=(3,), image_size=4, num_classes=5,
-                              b_init=jax.nn.initializers.normal(0.2))
+    params = models.conv_init(
+        KEY, in_channels=2, channels=(3,), image_size=4, num_classes=5, b_init=jax.nn.initializers.normal(0.2)
+    )
     x_img = jax.random.normal(jax.random.key(1), (2, 4, 4, 2))
     out, acts = models.conv_apply(params, x_img, return_activations=True)
     z0 = _np_conv_same(x_img, params[0]["w"]) + np.asarray(params[0]["b"])
     np.testing.assert_allclose(acts[0]["pre"], z0, rtol=1e-5, atol=1e-5)
     flat = np.maximum(z0, 0).reshape(2, -1)
-    np.testing.assert_allclose(out, flat @ np.asarray(params[1]["w"]) + np.asarray(params[1]["b"]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        out, flat @ np.asarray(params[1]["w"]) + np.asarray(params[1]["b"]), rtol=1e-4, atol=1e-5
+    )
     np.testing.assert_allclose(models.conv_apply(params, x_img.reshape(2, 32)), out, rtol=1e-6)
     with pytest.raises(ValueError, match="image_shape"):
         models.conv_apply(params, jnp.ones((2, 30)))
@@ -205,16 +214,26 @@ def test_conv_apply_matches_numpy_and_accepts_flat_and_image_inputs():
 def test_conv_with_delta_orthogonal_is_identity_like_and_trains():
     # delta-orthogonal (Xiao et al. 2018) with c_in == c_out and no bias: the conv preserves the input norm
     # of every pixel vector exactly (orthogonal centre tap, zeros elsewhere).
-    params = models.conv_init(KEY, in_channels=4, channels=(4,), image_size=5, num_classes=3,
-                              w_init=jax.nn.initializers.delta_orthogonal(),
-                              dense_w_init=jax.nn.initializers.glorot_normal())
+    params = models.conv_init(
+        KEY,
+        in_channels=4,
+        channels=(4,),
+        image_size=5,
+        num_classes=3,
+        w_init=jax.nn.initializers.delta_orthogonal(),
+        dense_w_init=jax.nn.initializers.glorot_normal(),
+    )
     x = jax.random.normal(jax.random.key(1), (3, 5, 5, 4))
     _, acts = models.conv_apply(params, x, return_activations=True)
     np.testing.assert_allclose(jnp.linalg.norm(acts[0]["pre"], axis=-1), jnp.linalg.norm(x, axis=-1), rtol=1e-5)
 
     # a few SGD steps on 8x8 images reduce the loss
-    params = models.conv_init(KEY, channels=(4, 8), w_init=jax.nn.initializers.delta_orthogonal(),
-                              dense_w_init=jax.nn.initializers.he_normal())
+    params = models.conv_init(
+        KEY,
+        channels=(4, 8),
+        w_init=jax.nn.initializers.delta_orthogonal(),
+        dense_w_init=jax.nn.initializers.he_normal(),
+    )
     xs = jax.random.normal(jax.random.key(2), (32, 64))
     ys = (xs[:, :32].sum(1) > xs[:, 32:].sum(1)).astype(jnp.int32)
 
@@ -241,8 +260,9 @@ def test_conv_vmap_over_params():
     stacked = jax.vmap(lambda k: models.conv_init(k, channels=(2,), num_classes=3))(keys)
     x = jax.random.normal(jax.random.key(1), (4, 64))
     out = jax.jit(jax.vmap(models.conv_apply, in_axes=(0, None)))(stacked, x)
-    np.testing.assert_allclose(out[1], models.conv_apply(models.conv_init(keys[1], channels=(2,), num_classes=3), x),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        out[1], models.conv_apply(models.conv_init(keys[1], channels=(2,), num_classes=3), x), rtol=1e-5, atol=1e-6
+    )
 
 
 # ---------------------------------------------------------------------------------------------- ResMLP
@@ -261,8 +281,8 @@ def test_resmlp_structure():
 def test_resmlp_apply_matches_numpy():
     p = models.resmlp_init(KEY, 4, 6, 2, 3, b_init=jax.nn.initializers.normal(0.1))
     x = jax.random.normal(jax.random.key(1), (5, 4))
-    relu = lambda z: np.maximum(z, 0)  # noqa: E731
-    f64 = lambda a: np.asarray(a, np.float64)  # noqa: E731
+    relu = lambda z: np.maximum(z, 0)
+    f64 = lambda a: np.asarray(a, np.float64)
     h = relu(f64(x) @ f64(p["input"]["w"]) + f64(p["input"]["b"]))
     for block in p["blocks"]:
         u = relu(h @ f64(block[0]["w"]) + f64(block[0]["b"]))
@@ -287,8 +307,9 @@ def test_resmlp_grad_and_vmap():
     stacked = jax.vmap(lambda k: models.resmlp_init(k, 4, 6, 2, 3))(keys)
     x = jax.random.normal(jax.random.key(1), (5, 4))
     out = jax.jit(jax.vmap(lambda p: models.resmlp_apply(p, x, activation="tanh")))(stacked)
-    np.testing.assert_allclose(out[0], models.resmlp_apply(models.resmlp_init(keys[0], 4, 6, 2, 3), x,
-                                                           activation="tanh"), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        out[0], models.resmlp_apply(models.resmlp_init(keys[0], 4, 6, 2, 3), x, activation="tanh"), rtol=1e-5, atol=1e-6
+    )
     g = jax.jit(jax.grad(lambda p: jnp.sum(models.resmlp_apply(p, x) ** 2)))(models.resmlp_init(KEY, 4, 6, 2, 3))
     chex.assert_tree_all_finite(g)
 

@@ -26,15 +26,25 @@ def ce(pred, y):
 
 def _stats(a):
     a = np.asarray(a, np.float64)
-    return {"mean": a.mean(), "std": a.std(), "max_abs": np.abs(a).max(), "norm": np.sqrt((a ** 2).sum())}
+    return {"mean": a.mean(), "std": a.std(), "max_abs": np.abs(a).max(), "norm": np.sqrt((a**2).sum())}
 
 
 def test_statistics_match_direct_computation():
     params = models.mlp_init(jax.random.key(0), (D, 8, 2), b_init=jax.nn.initializers.normal(0.5))
     acts_fn = functools.partial(models.mlp_apply, activation="relu", return_activations=True)
     m = monitor.monitor(PROBE, activations_fn=acts_fn)
-    r = train.fit(params, (X, Y_CLS), key=jax.random.key(2), apply_fn=models.mlp_apply, loss_fn=ce,
-                  optimizer=optax.sgd(0.1), steps=20, batch_size=16, eval_every=10, monitor=m)
+    r = train.fit(
+        params,
+        (X, Y_CLS),
+        key=jax.random.key(2),
+        apply_fn=models.mlp_apply,
+        loss_fn=ce,
+        optimizer=optax.sgd(0.1),
+        steps=20,
+        batch_size=16,
+        eval_every=10,
+        monitor=m,
+    )
     mon = r.history["monitor"]
     chex.assert_shape([mon["weights"]["norm"], mon["bias_grads"]["std"], mon["bias_flag"]], (3, 2))
     chex.assert_shape([mon["activations"]["dead_fraction"], mon["lr_scale"]], [(3, 2), (3,)])
@@ -44,12 +54,15 @@ def test_statistics_match_direct_computation():
     for layer in range(2):
         for stat in monitor.STATS:
             np.testing.assert_allclose(mon["weights"][stat][0, layer], _stats(params[layer]["w"])[stat], rtol=1e-5)
-            np.testing.assert_allclose(mon["biases"][stat][-1, layer], _stats(r.params[layer]["b"])[stat],
-                                       rtol=1e-5, atol=1e-7)
-            np.testing.assert_allclose(mon["weight_grads"][stat][-1, layer], _stats(grads[layer]["w"])[stat],
-                                       rtol=1e-4, atol=1e-7)
-            np.testing.assert_allclose(mon["activations"][stat][-1, layer], _stats(acts[layer]["post"])[stat],
-                                       rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(
+                mon["biases"][stat][-1, layer], _stats(r.params[layer]["b"])[stat], rtol=1e-5, atol=1e-7
+            )
+            np.testing.assert_allclose(
+                mon["weight_grads"][stat][-1, layer], _stats(grads[layer]["w"])[stat], rtol=1e-4, atol=1e-7
+            )
+            np.testing.assert_allclose(
+                mon["activations"][stat][-1, layer], _stats(acts[layer]["post"])[stat], rtol=1e-4, atol=1e-6
+            )
     assert np.all(np.isnan(mon["activations"]["saturated_fraction"]))  # relu: not defined
     np.testing.assert_array_equal(mon["lr_scale"], 1.0)
     assert not np.any(mon["bias_flag"])
@@ -59,14 +72,17 @@ def test_dead_relu_and_saturation_fractions():
     params = models.mlp_init(jax.random.key(0), (D, 8, 2))
     params[0]["b"] = params[0]["b"].at[:3].set(-1e3)  # 3 of 8 units can never fire
     state = monitor.init_state(monitor.monitor(PROBE), params)
-    grad_fn = lambda p, b: jax.grad(lambda q: ce(models.mlp_apply(q, b[0]), b[1]))(p)  # noqa: E731
+    grad_fn = lambda p, b: jax.grad(lambda q: ce(models.mlp_apply(q, b[0]), b[1]))(p)
     m = monitor.monitor(PROBE, activations_fn=functools.partial(models.mlp_apply, return_activations=True))
     stats, _, _ = monitor.observe(m, state, params, None, grad_fn=grad_fn, eval_every=1)
     np.testing.assert_allclose(stats["activations"]["dead_fraction"][0], 3 / 8)
 
     big = [{"w": 100 * layer["w"], "b": layer["b"]} for layer in models.mlp_init(jax.random.key(0), (D, 8, 2))]
-    m = monitor.monitor(PROBE, activation="tanh",
-                        activations_fn=functools.partial(models.mlp_apply, activation="tanh", return_activations=True))
+    m = monitor.monitor(
+        PROBE,
+        activation="tanh",
+        activations_fn=functools.partial(models.mlp_apply, activation="tanh", return_activations=True),
+    )
     stats, _, _ = monitor.observe(m, state, big, None, grad_fn=grad_fn, eval_every=1)
     _, acts = models.mlp_apply(big, PROBE[0], activation="tanh", return_activations=True)
     want = float(jnp.mean(jnp.abs(acts[0]["post"]) > 0.99))
@@ -80,10 +96,19 @@ def test_dead_relu_and_saturation_fractions():
 # +lr every step (0.5 per evaluation here), and the hidden biases grow faster and faster.
 
 Y_OFF = jnp.full((64, 1), 100.0)
-MAE = lambda p, t: jnp.mean(jnp.abs(p - t))  # noqa: E731
+MAE = lambda p, t: jnp.mean(jnp.abs(p - t))
 DRIFT_PARAMS = models.mlp_init(jax.random.key(0), (D, 8, 1))
-DRIFT_FIT = functools.partial(train.fit, train_data=(X, Y_OFF), key=jax.random.key(2), apply_fn=models.mlp_apply,
-                              loss_fn=MAE, optimizer=optax.sgd(0.05), steps=60, batch_size=16, eval_every=10)
+DRIFT_FIT = functools.partial(
+    train.fit,
+    train_data=(X, Y_OFF),
+    key=jax.random.key(2),
+    apply_fn=models.mlp_apply,
+    loss_fn=MAE,
+    optimizer=optax.sgd(0.05),
+    steps=60,
+    batch_size=16,
+    eval_every=10,
+)
 
 
 def _drift_monitor(action):
@@ -133,8 +158,18 @@ def test_bias_rate_flag_and_isolation_under_vmap():
     m = monitor.monitor((X[:16], Y_OFF[:16]), bias_rate=0.03, on_bias_drift="scale_lr")
 
     def run(p, y):
-        return train.fit(p, (X, y), key=jax.random.key(2), apply_fn=models.mlp_apply, loss_fn=MAE,
-                         optimizer=optax.sgd(0.05), steps=40, batch_size=16, eval_every=10, monitor=m)
+        return train.fit(
+            p,
+            (X, y),
+            key=jax.random.key(2),
+            apply_fn=models.mlp_apply,
+            loss_fn=MAE,
+            optimizer=optax.sgd(0.05),
+            steps=40,
+            batch_size=16,
+            eval_every=10,
+            monitor=m,
+        )
 
     ys = jnp.stack([Y_OFF, jnp.zeros((64, 1))])
     r = jax.jit(jax.vmap(run, in_axes=(None, 0)))(DRIFT_PARAMS, ys)
@@ -152,19 +187,30 @@ def test_bias_rate_flag_and_isolation_under_vmap():
 def test_no_false_alarm_on_a_normal_run():
     with warnings.catch_warnings():
         warnings.simplefilter("error", monitor.BiasDriftWarning)
-        r = train.fit(DRIFT_PARAMS, (X, Y_CLS), key=jax.random.key(2),
-                      apply_fn=models.mlp_apply, loss_fn=lambda p, y: jnp.mean((p[:, 0] - y) ** 2),
-                      optimizer=optax.sgd(0.01), steps=20, batch_size=16, eval_every=10,
-                      monitor=monitor.monitor(PROBE, bias_threshold=5.0, bias_rate=0.1))
+        r = train.fit(
+            DRIFT_PARAMS,
+            (X, Y_CLS),
+            key=jax.random.key(2),
+            apply_fn=models.mlp_apply,
+            loss_fn=lambda p, y: jnp.mean((p[:, 0] - y) ** 2),
+            optimizer=optax.sgd(0.01),
+            steps=20,
+            batch_size=16,
+            eval_every=10,
+            monitor=monitor.monitor(PROBE, bias_threshold=5.0, bias_rate=0.1),
+        )
     assert not np.any(r.history["monitor"]["bias_flag"])
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"on_bias_drift": "panic"}, "on_bias_drift"),
-    ({"bias_threshold": -1.0}, "bias_threshold"),
-    ({"lr_factor": 1.5}, "lr_factor"),
-    ({"saturation": 1.0}, "saturation"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"on_bias_drift": "panic"}, "on_bias_drift"),
+        ({"bias_threshold": -1.0}, "bias_threshold"),
+        ({"lr_factor": 1.5}, "lr_factor"),
+        ({"saturation": 1.0}, "saturation"),
+    ],
+)
 def test_monitor_rejects_bad_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         monitor.monitor(PROBE, **kwargs)
@@ -175,9 +221,18 @@ def test_monitor_rejects_bad_config(kwargs, match):
 def test_plot_monitor_writes_a_figure(tmp_path):
     pytest.importorskip("matplotlib")
     acts_fn = functools.partial(models.mlp_apply, return_activations=True)
-    r = train.fit(DRIFT_PARAMS, (X, Y_OFF), key=jax.random.key(2), apply_fn=models.mlp_apply, loss_fn=MAE,
-                  optimizer=optax.sgd(0.01), steps=20, batch_size=16, eval_every=10,
-                  monitor=monitor.monitor(PROBE[:1] + (Y_OFF[:16],), activations_fn=acts_fn, on_bias_drift="ignore"))
+    r = train.fit(
+        DRIFT_PARAMS,
+        (X, Y_OFF),
+        key=jax.random.key(2),
+        apply_fn=models.mlp_apply,
+        loss_fn=MAE,
+        optimizer=optax.sgd(0.01),
+        steps=20,
+        batch_size=16,
+        eval_every=10,
+        monitor=monitor.monitor(PROBE[:1] + (Y_OFF[:16],), activations_fn=acts_fn, on_bias_drift="ignore"),
+    )
     path = monitor.plot_monitor(r.history, tmp_path / "monitor.png", names=["0", "1"])
     assert (tmp_path / "monitor.png").stat().st_size > 1000 and path == tmp_path / "monitor.png"
     with pytest.raises(ValueError, match="monitor"):

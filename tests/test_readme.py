@@ -21,9 +21,10 @@ def test_quick_start_runs_and_one_step_lowers_the_loss(capsys):
     printed = float(capsys.readouterr().out.strip())
     loss_fn, x, y = namespace["loss_fn"], namespace["x"], namespace["y"]
     import jax
+
     from jaxnn import initializers, models
-    start = models.mlp_init(jax.random.split(jax.random.key(0))[0], (64, 128, 10),
-                            w_init=initializers.he_normal())
+
+    start = models.mlp_init(jax.random.split(jax.random.key(0))[0], (64, 128, 10), w_init=initializers.he_normal())
     before = float(loss_fn(start, x, y))
     assert np.isfinite(printed)
     assert printed < before, (printed, before)

@@ -48,7 +48,7 @@ def test_l2_gradient_is_coefficient_times_weight_and_zero_on_biases():
 def test_penalty_combines_both_and_other_leaves_are_ignored():
     params = {"layer": PARAMS[0], "scale": jnp.full((5,), 100.0)}  # 'scale' is neither 'w' nor 'b'
     reg = regularizers.penalty(l1_weights=0.1, l1_biases=0.2, l2_weights=0.3, l2_biases=0.4)
-    want = (regularizers.l1(params, weights=0.1, biases=0.2) + regularizers.l2(params, weights=0.3, biases=0.4))
+    want = regularizers.l1(params, weights=0.1, biases=0.2) + regularizers.l2(params, weights=0.3, biases=0.4)
     np.testing.assert_allclose(reg(params), want, rtol=1e-6)
     np.testing.assert_allclose(reg(params), reg([PARAMS[0]]), rtol=1e-6)
 
@@ -73,12 +73,15 @@ def test_dtype_preserved():
     chex.assert_type(regularizers.l1(p, weights=0.1), jnp.bfloat16)
 
 
-@pytest.mark.parametrize("kwargs,exc,match", [
-    ({"weights": -1.0}, ValueError, "weights"),
-    ({"biases": float("nan")}, ValueError, "biases"),
-    ({"weights": jnp.ones(3)}, ValueError, "scalar"),
-    ({"weights": "big"}, TypeError, "weights"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        ({"weights": -1.0}, ValueError, "weights"),
+        ({"biases": float("nan")}, ValueError, "biases"),
+        ({"weights": jnp.ones(3)}, ValueError, "scalar"),
+        ({"weights": "big"}, TypeError, "weights"),
+    ],
+)
 def test_bad_coefficients(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         regularizers.l2(PARAMS, **kwargs)
@@ -93,8 +96,10 @@ def test_no_weights_or_biases_is_an_error():
 
 def test_mask_with_optax_decoupled_weight_decay_skips_biases():
     zeros = jax.tree_util.tree_map(jnp.zeros_like, PARAMS)
-    for opt in (optax.chain(optax.add_decayed_weights(0.1, mask=regularizers.weight_mask), optax.sgd(1.0)),
-                optax.adamw(1.0, weight_decay=0.1, mask=regularizers.weight_mask)):
+    for opt in (
+        optax.chain(optax.add_decayed_weights(0.1, mask=regularizers.weight_mask), optax.sgd(1.0)),
+        optax.adamw(1.0, weight_decay=0.1, mask=regularizers.weight_mask),
+    ):
         state = opt.init(PARAMS)
         updates, _ = opt.update(zeros, state, PARAMS)
         new = optax.apply_updates(PARAMS, updates)
@@ -108,12 +113,21 @@ def test_mask_with_optax_decoupled_weight_decay_skips_biases():
 def test_fit_with_weight_only_penalty_changes_weights_only():
     # zero data loss: only the regularizer moves params. SGD(lr) on a/2 |W|^2: W_t = (1 - lr a)^t W_0.
     x, y = jnp.ones((8, 4)), jnp.zeros((8, 3))
-    zero_loss = lambda pred, t: 0.0 * jnp.sum(pred)  # noqa: E731
-    r = train.fit(PARAMS, (x, y), key=jax.random.key(1), apply_fn=models.mlp_apply, loss_fn=zero_loss,
-                  optimizer=optax.sgd(0.1), steps=10, batch_size=4, eval_every=5,
-                  regularizer=regularizers.penalty(l2_weights=0.5))
+    zero_loss = lambda pred, t: 0.0 * jnp.sum(pred)
+    r = train.fit(
+        PARAMS,
+        (x, y),
+        key=jax.random.key(1),
+        apply_fn=models.mlp_apply,
+        loss_fn=zero_loss,
+        optimizer=optax.sgd(0.1),
+        steps=10,
+        batch_size=4,
+        eval_every=5,
+        regularizer=regularizers.penalty(l2_weights=0.5),
+    )
     for old, new in zip(PARAMS, r.params):
-        np.testing.assert_allclose(new["w"], 0.95 ** 10 * old["w"], rtol=1e-5)
+        np.testing.assert_allclose(new["w"], 0.95**10 * old["w"], rtol=1e-5)
         np.testing.assert_array_equal(new["b"], old["b"])
 
 
@@ -122,9 +136,19 @@ def test_fit_penalty_on_real_loss_leaves_bias_path_identical_for_one_step():
     # exactly lr * a * W.
     x = jax.random.normal(jax.random.key(2), (16, 4))
     y = jax.random.randint(jax.random.key(3), (16,), 0, 3)
-    ce = lambda p, t: optax.softmax_cross_entropy_with_integer_labels(p, t).mean()  # noqa: E731
-    run = functools.partial(train.fit, PARAMS, (x, y), key=jax.random.key(1), apply_fn=models.mlp_apply,
-                            loss_fn=ce, optimizer=optax.sgd(0.1), steps=1, batch_size=16, eval_every=1)
+    ce = lambda p, t: optax.softmax_cross_entropy_with_integer_labels(p, t).mean()
+    run = functools.partial(
+        train.fit,
+        PARAMS,
+        (x, y),
+        key=jax.random.key(1),
+        apply_fn=models.mlp_apply,
+        loss_fn=ce,
+        optimizer=optax.sgd(0.1),
+        steps=1,
+        batch_size=16,
+        eval_every=1,
+    )
     plain, reg = run(), run(regularizer=regularizers.penalty(l2_weights=0.2))
     for old, a, b in zip(PARAMS, plain.params, reg.params):
         np.testing.assert_allclose(b["b"], a["b"], rtol=1e-6, atol=1e-7)
@@ -132,5 +156,6 @@ def test_fit_penalty_on_real_loss_leaves_bias_path_identical_for_one_step():
     # the penalty is in the training objective (batch_loss) but not in train_loss
     np.testing.assert_allclose(reg.history["train_loss"][0], plain.history["train_loss"][0], rtol=1e-6)
     np.testing.assert_allclose(reg.history["train_loss"][1], ce(models.mlp_apply(reg.params, x), y), rtol=1e-5)
-    np.testing.assert_allclose(reg.history["batch_loss"][1] - plain.history["batch_loss"][1],
-                               regularizers.l2(PARAMS, weights=0.2), rtol=1e-4)
+    np.testing.assert_allclose(
+        reg.history["batch_loss"][1] - plain.history["batch_loss"][1], regularizers.l2(PARAMS, weights=0.2), rtol=1e-4
+    )

@@ -62,8 +62,12 @@ def test_lsuv_bad_inputs():
     with pytest.raises(ValueError, match="max_iters"):
         schemes.lsuv(KEY, params, models.mlp_apply, x, max_iters=0)
     with pytest.raises(ValueError, match="records"):
-        schemes.lsuv(KEY, params + params[-1:], lambda p, x, return_activations=False: models.mlp_apply(
-            p[:2], x, return_activations=return_activations), x)
+        schemes.lsuv(
+            KEY,
+            params + params[-1:],
+            lambda p, x, return_activations=False: models.mlp_apply(p[:2], x, return_activations=return_activations),
+            x,
+        )
     with pytest.raises(TypeError, match="key"):
         schemes.lsuv(0, params, models.mlp_apply, x)
 

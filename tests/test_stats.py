@@ -34,10 +34,14 @@ def test_bootstrap_ci_covers_true_median_at_about_nominal_rate():
     assert 0.88 <= coverage <= 0.99, coverage
     # And an 80% interval covers less often than the 95% one (the level is honoured, not ignored).
     rng = np.random.default_rng(7)
-    cov80 = np.mean([
-        (lambda c: c.lo <= true_median <= c.hi)(stats.median_ci(rng.exponential(size=n), confidence=0.8,
-                                                                  n_resamples=1000, seed=i))
-        for i in range(300)])
+    cov80 = np.mean(
+        [
+            (lambda c: c.lo <= true_median <= c.hi)(
+                stats.median_ci(rng.exponential(size=n), confidence=0.8, n_resamples=1000, seed=i)
+            )
+            for i in range(300)
+        ]
+    )
     assert 0.68 <= cov80 <= 0.90, cov80
 
 
@@ -73,12 +77,14 @@ def test_bootstrap_ci_edge_cases():
 
 def test_steps_to_target_first_crossing_and_censoring():
     steps = np.array([0, 10, 20, 30])
-    curves = np.array([
-        [2.0, 1.0, 0.3, 0.1],      # reaches 0.3 at step 20 (at-or-below counts)
-        [2.0, 0.2, 0.5, 0.1],      # first crossing at 10 even though it goes back up
-        [2.0, 1.0, 0.9, 0.8],      # never -> inf (censored)
-        [2.0, np.nan, np.nan, np.nan],  # diverged -> NaN never counts as reached
-    ])
+    curves = np.array(
+        [
+            [2.0, 1.0, 0.3, 0.1],  # reaches 0.3 at step 20 (at-or-below counts)
+            [2.0, 0.2, 0.5, 0.1],  # first crossing at 10 even though it goes back up
+            [2.0, 1.0, 0.9, 0.8],  # never -> inf (censored)
+            [2.0, np.nan, np.nan, np.nan],  # diverged -> NaN never counts as reached
+        ]
+    )
     np.testing.assert_array_equal(stats.steps_to_target(steps, curves, 0.3), [20, 10, np.inf, np.inf])
     acc = np.array([[0.1, 0.5, 0.95, 0.97]])
     np.testing.assert_array_equal(stats.steps_to_target(steps, acc, 0.9, higher_is_better=True), [20])
@@ -168,12 +174,14 @@ def test_compare_to_best_ranks_and_detects_large_effects_only():
     rng = np.random.default_rng(0)
     s = 16
     base = rng.normal(100, 5, size=s)
-    values = np.stack([
-        base + 50,                      # clearly worse
-        base,                           # the best
-        base + rng.normal(0, 5, s),     # same distribution: not significant
-        np.full(s, np.inf),             # never reaches the target
-    ])
+    values = np.stack(
+        [
+            base + 50,  # clearly worse
+            base,  # the best
+            base + rng.normal(0, 5, s),  # same distribution: not significant
+            np.full(s, np.inf),  # never reaches the target
+        ]
+    )
     c = stats.compare_to_best(values)
     assert c.best in (1, 2) and c.order[-1] == 3 and c.order[-2] == 0
     other = 3 - c.best  # the other of the two equally good groups

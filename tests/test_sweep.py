@@ -42,11 +42,27 @@ def accuracy(pred, y):
 
 INIT_FN = functools.partial(models.mlp_init, layer_sizes=SIZES)
 OPT = functools.partial(optax.sgd, momentum=0.9)
-SCHEMES = [sweep.Scheme("he", INITS.he_normal()), sweep.Scheme("glorot", INITS.glorot_uniform()),
-           sweep.Scheme("zeros", INITS.zeros), sweep.Scheme("big", INITS.normal(3.0))]
-COMMON = dict(init_fn=INIT_FN, apply_fn=models.mlp_apply, loss_fn=loss_fn, optimizer=OPT, train_data=TRAIN,
-              eval_data=TEST, steps=40, batch_size=32, eval_every=10, target=0.8, metric=accuracy,
-              target_on="eval_metric", n_resamples=200)
+SCHEMES = [
+    sweep.Scheme("he", INITS.he_normal()),
+    sweep.Scheme("glorot", INITS.glorot_uniform()),
+    sweep.Scheme("zeros", INITS.zeros),
+    sweep.Scheme("big", INITS.normal(3.0)),
+]
+COMMON = dict(
+    init_fn=INIT_FN,
+    apply_fn=models.mlp_apply,
+    loss_fn=loss_fn,
+    optimizer=OPT,
+    train_data=TRAIN,
+    eval_data=TEST,
+    steps=40,
+    batch_size=32,
+    eval_every=10,
+    target=0.8,
+    metric=accuracy,
+    target_on="eval_metric",
+    n_resamples=200,
+)
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +86,19 @@ def test_runs_equal_an_independent_fit_with_the_same_keys(base):
 
     @jax.jit
     def one(p, key):
-        return fit(p, TRAIN, key=key, apply_fn=models.mlp_apply, loss_fn=loss_fn,
-                   optimizer=optax.sgd(0.05, momentum=0.9), steps=40, batch_size=32, eval_data=TEST,
-                   eval_every=10, metric=accuracy).history
+        return fit(
+            p,
+            TRAIN,
+            key=key,
+            apply_fn=models.mlp_apply,
+            loss_fn=loss_fn,
+            optimizer=optax.sgd(0.05, momentum=0.9),
+            steps=40,
+            batch_size=32,
+            eval_data=TEST,
+            eval_every=10,
+            metric=accuracy,
+        ).history
 
     for i, scheme in enumerate(SCHEMES[:2]):
         for s in range(2):
@@ -96,8 +122,9 @@ def test_train_loss_full_only_changes_the_train_loss_curve(base):
     assert base.settings["train_loss"] == "batch" and r.settings["train_loss"] == "full"
     assert not np.allclose(r.arrays["train_loss"], base.arrays["train_loss"])
     p = INIT_FN(jnp.asarray(sweep._seed_keys(0, 0, 2)[0]), w_init=SCHEMES[0].w_init, b_init=SCHEMES[0].b_init)
-    np.testing.assert_allclose(r.arrays["train_loss"][0, 0, 0], loss_fn(models.mlp_apply(p, TRAIN[0]), TRAIN[1]),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        r.arrays["train_loss"][0, 0, 0], loss_fn(models.mlp_apply(p, TRAIN[0]), TRAIN[1]), rtol=1e-5
+    )
     with pytest.raises(ValueError, match="train_loss must be 'batch' or 'full'"):
         sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], train_loss="all", **COMMON)
 
@@ -110,8 +137,15 @@ def test_chunk_size_does_not_change_results(base):
 
 def test_concurrent_workers_do_not_change_results_or_their_order(base):
     seen = []
-    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=1, workers=3,
-                    on_chunk=lambda phase, idx: seen.extend(int(i) for i in idx), **COMMON)
+    r = sweep.sweep(
+        schemes=SCHEMES[:2],
+        seeds=2,
+        learning_rates=[0.05],
+        chunk_size=1,
+        workers=3,
+        on_chunk=lambda phase, idx: seen.extend(int(i) for i in idx),
+        **COMMON,
+    )
     assert seen == sorted(seen) == list(range(4))  # recorded in run order on the calling thread
     for k in ("eval_loss", "train_loss", "eval_metric", "grad_norm0", "diverged_step"):
         np.testing.assert_allclose(r.arrays[k], base.arrays[k], rtol=2e-5, atol=1e-6)
@@ -134,9 +168,17 @@ def test_memory_cap_halves_the_chunk_until_the_program_fits(base):
     cap = (two + four) // 2
     for workers in (1, 2):
         sizes = []
-        r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=4, memory_cap=cap,
-                        workers=workers, on_chunk=lambda phase, idx: sizes.append(len(idx)),
-                        devices=jax.devices()[:1], **COMMON)
+        r = sweep.sweep(
+            schemes=SCHEMES[:2],
+            seeds=2,
+            learning_rates=[0.05],
+            chunk_size=4,
+            memory_cap=cap,
+            workers=workers,
+            on_chunk=lambda phase, idx: sizes.append(len(idx)),
+            devices=jax.devices()[:1],
+            **COMMON,
+        )
         want = 2 if workers == 1 or 2 * two <= cap else 1
         assert sizes == [want] * (4 // want), (workers, sizes, one, two, four)
         for k in ("eval_loss", "train_loss", "eval_metric", "diverged_step"):
@@ -160,8 +202,7 @@ def test_metrics_summary_and_censoring(base):
     assert {r["scheme"] for r in base.summary} == {"he", "glorot"}
     assert all(r["learning_rate"] == pytest.approx(0.05) for r in base.summary)
     # An unreachable target is reported, not an error: every run censored, fraction 0.
-    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2,
-                    **{**COMMON, "target": 1.01})
+    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2, **{**COMMON, "target": 1.01})
     assert all(row["n_reached"] == 0 and row["frac_reached"] == 0.0 for row in r.summary)
     assert np.isinf(r.metrics["steps_to_target"]).all()
     # zeros never trains past chance; it ranks last against a working scheme.
@@ -188,11 +229,13 @@ def test_resume_after_interruption_gives_the_same_result(tmp_path, base):
             raise KeyboardInterrupt("injected after chunk 1")
 
     with pytest.raises(KeyboardInterrupt):
-        sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2, store=store,
-                    on_chunk=boom, **COMMON)
+        sweep.sweep(
+            schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2, store=store, on_chunk=boom, **COMMON
+        )
     assert len(list((tmp_path / "chunks").glob("*.npz"))) == 1
-    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2, store=store,
-                    on_chunk=boom, **COMMON)
+    r = sweep.sweep(
+        schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2, store=store, on_chunk=boom, **COMMON
+    )
     assert calls == [[0, 1], [2, 3]]  # only the missing chunk ran
     for k in base.arrays:
         np.testing.assert_array_equal(r.arrays[k], base.arrays[k])
@@ -223,7 +266,6 @@ def test_bad_inputs():
         sweep.sweep(schemes=SCHEMES[:1], seeds=0, learning_rates=[0.1], **COMMON)
 
 
-
 # A tiny residual MLP (8 -> 8, 2 blocks, 3 classes) for the whole-network schemes (Scheme.transform).
 RES_INIT = functools.partial(models.resmlp_init, in_dim=8, width=8, num_blocks=2, out_dim=3)
 RES_COMMON = dict(COMMON, init_fn=RES_INIT, apply_fn=models.resmlp_apply, steps=20)
@@ -231,8 +273,11 @@ RES_SCHEMES = [
     sweep.Scheme("he", INITS.he_normal()),
     sweep.Scheme("fixup", INITS.zeros, transform=schemes.fixup),
     sweep.Scheme("zero", INITS.zeros, transform=schemes.zero_init),
-    sweep.Scheme("lsuv", INITS.zeros, transform=functools.partial(
-        schemes.lsuv, apply_fn=models.resmlp_apply, batch=TRAIN[0][:64])),
+    sweep.Scheme(
+        "lsuv",
+        INITS.zeros,
+        transform=functools.partial(schemes.lsuv, apply_fn=models.resmlp_apply, batch=TRAIN[0][:64]),
+    ),
 ]
 
 
@@ -256,8 +301,11 @@ def test_transform_gets_the_folded_init_key_and_must_keep_shapes():
     k1 = jnp.asarray(keys[1])
     want = schemes.fixup(jax.random.fold_in(k1, 1), RES_INIT(k1, w_init=INITS.zeros, b_init=INITS.zeros))
     np.testing.assert_allclose(p["blocks"][0][0]["w"][1], want["blocks"][0][0]["w"], rtol=1e-6)
-    bad = sweep.Scheme("bad", INITS.zeros, transform=lambda k, q: {**q, "output": {"w": q["output"]["w"][:, :2],
-                                                                                    "b": q["output"]["b"]}})
+    bad = sweep.Scheme(
+        "bad",
+        INITS.zeros,
+        transform=lambda k, q: {**q, "output": {"w": q["output"]["w"][:, :2], "b": q["output"]["b"]}},
+    )
     with pytest.raises(ValueError, match="bad.*shapes"):
         sweep.initial_params(RES_INIT, [bad], keys)
 

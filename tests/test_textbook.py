@@ -33,13 +33,23 @@ def test_constant_init_never_breaks_symmetry(digits):
     identical through training, and the network is no better than one unit per layer."""
     sizes = [64, 32, 32, 10]
     apply_fn = functools.partial(models.mlp_apply, activation="relu")
-    run = jax.jit(functools.partial(
-        train.fit, train_data=(digits.x_train, digits.y_train), key=jax.random.PRNGKey(1), apply_fn=apply_fn,
-        loss_fn=_xent, optimizer=optax.adam(1e-2), steps=200, batch_size=64,
-        eval_data=(digits.x_test, digits.y_test), eval_every=100, metric=metrics.accuracy))
+    run = jax.jit(
+        functools.partial(
+            train.fit,
+            train_data=(digits.x_train, digits.y_train),
+            key=jax.random.PRNGKey(1),
+            apply_fn=apply_fn,
+            loss_fn=_xent,
+            optimizer=optax.adam(1e-2),
+            steps=200,
+            batch_size=64,
+            eval_data=(digits.x_test, digits.y_test),
+            eval_every=100,
+            metric=metrics.accuracy,
+        )
+    )
     acc = {}
-    for name, w_init in [("zeros", initializers.zeros), ("ones", initializers.ones),
-                         ("he", initializers.he_normal())]:
+    for name, w_init in [("zeros", initializers.zeros), ("ones", initializers.ones), ("he", initializers.he_normal())]:
         params = models.mlp_init(jax.random.PRNGKey(0), sizes, w_init=w_init)
         res = run(params)
         acc[name] = float(res.history["eval_metric"][-1])
@@ -90,8 +100,9 @@ def test_relu_forward_scale_he_glorot_tiny(digits):
     assert -1.15 < slope < -0.85, slope
     assert glorot.mean(0)[depth - 1] / glorot.mean(0)[0] < 2.0**-40
 
-    tiny = np.asarray(moments(_stacked_mlp(jax.random.PRNGKey(3), sizes,
-                                           lambda batch_axis: initializers.normal(0.01), seeds)))
+    tiny = np.asarray(
+        moments(_stacked_mlp(jax.random.PRNGKey(3), sizes, lambda batch_axis: initializers.normal(0.01), seeds))
+    )
     assert np.all(tiny[:, 9] < 1e-6), tiny[:, 9]
     assert np.all(tiny[:, 0] > 1e-3)  # layer 1 itself is fine: 64 inputs * 1e-4
 
@@ -119,7 +130,9 @@ def test_tanh_orthogonal_dynamical_isometry(digits):
     gauss32, _ = spectrum(initializers.normal(1 / 8.0), 32)
     gauss4, _ = spectrum(initializers.normal(1 / 8.0), 4)
     assert gauss32["jac_spread_log10"] > 4 and gauss32["jac_spread_log10"] > gauss4["jac_spread_log10"] + 2, (
-        gauss4, gauss32)
+        gauss4,
+        gauss32,
+    )
 
 
 # ------------------------------------------------------------------------------------- deep-relu training
@@ -130,13 +143,25 @@ def test_deep_relu_he_trains_glorot_does_not(digits):
     (SGD, lr 0.01, 300 steps, 3 seeds, same data order)."""
     sizes = [64] + [64] * 29 + [10]
     apply_fn = functools.partial(models.mlp_apply, activation="relu")
-    run = jax.jit(functools.partial(
-        train.fit, train_data=(digits.x_train, digits.y_train), key=jax.random.PRNGKey(100), apply_fn=apply_fn,
-        loss_fn=_xent, optimizer=optax.sgd(0.01), steps=300, batch_size=64, eval_every=150))
+    run = jax.jit(
+        functools.partial(
+            train.fit,
+            train_data=(digits.x_train, digits.y_train),
+            key=jax.random.PRNGKey(100),
+            apply_fn=apply_fn,
+            loss_fn=_xent,
+            optimizer=optax.sgd(0.01),
+            steps=300,
+            batch_size=64,
+            eval_every=150,
+        )
+    )
     final = {}
     for name, init in [("he", initializers.he_normal()), ("glorot", initializers.glorot_normal())]:
-        final[name] = [float(run(models.mlp_init(jax.random.PRNGKey(s), sizes, w_init=init)).history["train_loss"][-1])
-                       for s in range(3)]
+        final[name] = [
+            float(run(models.mlp_init(jax.random.PRNGKey(s), sizes, w_init=init)).history["train_loss"][-1])
+            for s in range(3)
+        ]
     chance = np.log(10.0)
     assert max(final["he"]) < 1.7, final  # measured ~0.95-1.25
     assert min(final["glorot"]) > chance - 0.05, final  # measured 2.302-2.303: no learning at all

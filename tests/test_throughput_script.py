@@ -22,8 +22,18 @@ def quick_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("throughput")
     out = tmp / "throughput.json"
     md = tmp / "throughput.md"
-    cmd = [sys.executable, str(SCRIPT), "--quick", "--out", str(out), "--markdown", str(md),
-           "--cache-dir", str(tmp / "xla-cache"), "--no-torch"]
+    cmd = [
+        sys.executable,
+        str(SCRIPT),
+        "--quick",
+        "--out",
+        str(out),
+        "--markdown",
+        str(md),
+        "--cache-dir",
+        str(tmp / "xla-cache"),
+        "--no-torch",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=str(ROOT))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(out.read_text()), md.read_text(), proc.stdout

@@ -45,7 +45,9 @@ def replay(params, optimizer, steps, batch_size, key=DATA_KEY, x=X, y=Y, loss_fn
     step = jax.jit(functools.partial(train.train_step, apply_fn=apply_fn, loss_fn=loss_fn, optimizer=optimizer))
     for t in range(steps):
         new, new_state, loss = step(params, state, (x[idx[t]], y[idx[t]]))
-        finite = bool(jnp.isfinite(loss)) and all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(new))
+        finite = bool(jnp.isfinite(loss)) and all(
+            bool(jnp.all(jnp.isfinite(a))) for a in jax.tree_util.tree_leaves(new)
+        )
         if not finite:
             return params, t
         params, state = new, new_state
@@ -77,9 +79,10 @@ def test_train_step_matches_optax_by_hand():
     assert_trees_close(new, optax.apply_updates(params, u), rtol=1e-6, atol=1e-7)
     assert_trees_close(new_state, s, rtol=1e-6, atol=1e-7)
     # with a regularizer the objective and the gradient include it
-    reg = lambda p: 0.1 * sum(jnp.sum(a ** 2) for a in jax.tree_util.tree_leaves(p))  # noqa: E731
-    _, _, loss_r = jax.jit(functools.partial(train.train_step, apply_fn=APPLY, loss_fn=ce, optimizer=opt,
-                                             regularizer=reg))(params, state, batch)
+    reg = lambda p: 0.1 * sum(jnp.sum(a**2) for a in jax.tree_util.tree_leaves(p))
+    _, _, loss_r = jax.jit(
+        functools.partial(train.train_step, apply_fn=APPLY, loss_fn=ce, optimizer=opt, regularizer=reg)
+    )(params, state, batch)
     np.testing.assert_allclose(loss_r, l + reg(params), rtol=1e-6)
 
 
@@ -90,7 +93,7 @@ def test_minibatch_indices_are_shuffled_epochs():
     idx = np.asarray(train.minibatch_indices(DATA_KEY, 10, 3, 7))  # 3 batches per epoch, last example skipped
     assert idx.shape == (7, 3)
     for e in range(2):
-        epoch = idx[3 * e:3 * e + 3].ravel()
+        epoch = idx[3 * e : 3 * e + 3].ravel()
         assert len(set(epoch)) == 9 and set(epoch) <= set(range(10))
     assert not np.array_equal(idx[:3], idx[3:6])  # a fresh permutation per epoch
     full = np.asarray(train.minibatch_indices(DATA_KEY, 12, 4, 6))
@@ -130,7 +133,7 @@ def test_train_loss_batch_is_the_running_minibatch_mean_without_the_regularizer(
     """train_loss="batch": entry 0 = first minibatch at the initial params; entry i = mean data loss of the
     minibatches since entry i-1, replayed by hand; the regularizer is in batch_loss only; training unchanged."""
     opt = optax.sgd(0.2, momentum=0.9)
-    reg = lambda p: 1e-2 * sum(jnp.sum(jnp.square(l["w"])) for l in p)  # noqa: E731
+    reg = lambda p: 1e-2 * sum(jnp.sum(jnp.square(l["w"])) for l in p)
     kw = dict(key=DATA_KEY, optimizer=opt, eval_data=(XE, YE), regularizer=reg)
     r = FIT(init(), (X, Y), train_loss="batch", **kw)
     full = FIT(init(), (X, Y), **kw)
@@ -142,8 +145,9 @@ def test_train_loss_batch_is_the_running_minibatch_mean_without_the_regularizer(
     p, state, data, objective = init(), opt.init(init()), [], []
     for t in range(60):
         data.append(float(ce(APPLY(p, X[idx[t]]), Y[idx[t]])))
-        p, state, o = train.train_step(p, state, (X[idx[t]], Y[idx[t]]), apply_fn=APPLY, loss_fn=ce, optimizer=opt,
-                                       regularizer=reg)
+        p, state, o = train.train_step(
+            p, state, (X[idx[t]], Y[idx[t]]), apply_fn=APPLY, loss_fn=ce, optimizer=opt, regularizer=reg
+        )
         objective.append(float(o))
     want = np.asarray(data).reshape(3, 20).mean(1)
     np.testing.assert_allclose(r.history["train_loss"][1:], want, rtol=1e-5)
@@ -156,8 +160,9 @@ def test_train_loss_batch_is_the_running_minibatch_mean_without_the_regularizer(
 def test_fit_without_eval_data_and_with_remainder_steps_and_schedule():
     sched = optax.linear_schedule(0.3, 0.01, 25)
     opt = optax.sgd(sched)
-    r = train.fit(init(1), (X, Y), key=DATA_KEY, apply_fn=APPLY, loss_fn=ce, optimizer=opt, steps=25,
-                  batch_size=32, eval_every=10)
+    r = train.fit(
+        init(1), (X, Y), key=DATA_KEY, apply_fn=APPLY, loss_fn=ce, optimizer=opt, steps=25, batch_size=32, eval_every=10
+    )
     h = r.history
     np.testing.assert_array_equal(h["step"], [0, 10, 20])  # n_eval = 25 // 10 + 1; 5 more steps after
     assert np.all(np.isnan(h["eval_loss"])) and np.all(np.isnan(h["eval_metric"]))
@@ -177,14 +182,22 @@ def test_fit_data_key_decides_the_order():
 
 def _diverging_setup():
     """SGD on MSE with a learning rate that is fine at unit scale and explodes for a 10x larger init."""
-    y = (X[:, :1] * 2.0)
-    mse = lambda p, t: jnp.mean((p - t) ** 2)  # noqa: E731
+    y = X[:, :1] * 2.0
+    mse = lambda p, t: jnp.mean((p - t) ** 2)
     relu_apply = functools.partial(models.mlp_apply, activation="relu")
-    good = [models.mlp_init(jax.random.key(s), (D, 16, 1), w_init=jax.nn.initializers.glorot_normal())
-            for s in (0, 1)]
+    good = [models.mlp_init(jax.random.key(s), (D, 16, 1), w_init=jax.nn.initializers.glorot_normal()) for s in (0, 1)]
     bad = jax.tree_util.tree_map(lambda a: 10.0 * a, good[1])
-    fit = functools.partial(train.fit, train_data=(X, y), key=DATA_KEY, apply_fn=relu_apply, loss_fn=mse,
-                            optimizer=optax.sgd(0.02), steps=40, batch_size=16, eval_every=10)
+    fit = functools.partial(
+        train.fit,
+        train_data=(X, y),
+        key=DATA_KEY,
+        apply_fn=relu_apply,
+        loss_fn=mse,
+        optimizer=optax.sgd(0.02),
+        steps=40,
+        batch_size=16,
+        eval_every=10,
+    )
     return good, bad, fit, (X, y, mse, relu_apply)
 
 
@@ -209,8 +222,9 @@ def test_jit_vmap_fit_equals_per_run_fit_and_divergence_is_isolated():
         assert_trees_close(jax.tree_util.tree_map(lambda a: a[i], r.params), alone.params)
         for k in ("train_loss", "eval_loss", "batch_loss", "diverged_step"):
             np.testing.assert_allclose(r.history[k][i], alone.history[k], rtol=1e-5, equal_nan=True)
-        assert_trees_close(alone.params, replay(p, optax.sgd(0.02), 40, 16, x=x, y=y, loss_fn=mse,
-                                                apply_fn=relu_apply)[0])
+        assert_trees_close(
+            alone.params, replay(p, optax.sgd(0.02), 40, 16, x=x, y=y, loss_fn=mse, apply_fn=relu_apply)[0]
+        )
     assert r.history["train_loss"][0, -1] < 0.5 * r.history["train_loss"][0, 0]
 
 
@@ -232,18 +246,21 @@ def test_nan_from_the_start_is_step_zero():
     chex.assert_trees_all_equal(r.params, p)
 
 
-@pytest.mark.parametrize("kwargs,exc,match", [
-    ({"batch_size": 1000}, ValueError, "batch_size=1000"),
-    ({"steps": 0}, ValueError, "steps"),
-    ({"eval_every": 0}, ValueError, "eval_every"),
-    ({"optimizer": "sgd"}, TypeError, "optimizer"),
-    ({"key": 3}, TypeError, "key"),
-    ({"train_data": (X, Y[:5])}, ValueError, "same leading"),
-    ({"train_data": X}, TypeError, "train_data"),
-    ({"eval_data": (XE, YE[:3])}, ValueError, "eval_data"),
-    ({"metric": "accuracy"}, TypeError, "metric"),
-    ({"monitor": "yes"}, TypeError, "monitor"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        ({"batch_size": 1000}, ValueError, "batch_size=1000"),
+        ({"steps": 0}, ValueError, "steps"),
+        ({"eval_every": 0}, ValueError, "eval_every"),
+        ({"optimizer": "sgd"}, TypeError, "optimizer"),
+        ({"key": 3}, TypeError, "key"),
+        ({"train_data": (X, Y[:5])}, ValueError, "same leading"),
+        ({"train_data": X}, TypeError, "train_data"),
+        ({"eval_data": (XE, YE[:3])}, ValueError, "eval_data"),
+        ({"metric": "accuracy"}, TypeError, "metric"),
+        ({"monitor": "yes"}, TypeError, "monitor"),
+    ],
+)
 def test_fit_rejects_bad_input(kwargs, exc, match):
     args = {"train_data": (X, Y), "key": DATA_KEY, "optimizer": optax.sgd(0.1), **kwargs}
     train_data = args.pop("train_data")
@@ -263,8 +280,16 @@ def test_fit_with_jaxnn_losses():
 
 def test_fit_preserves_bfloat16_params():
     p = models.mlp_init(jax.random.key(0), SIZES, dtype=jnp.bfloat16)
-    r = FIT(p, (X.astype(jnp.bfloat16), Y), key=DATA_KEY, optimizer=optax.sgd(0.1), steps=10, eval_every=10,
-            eval_data=(XE.astype(jnp.bfloat16), YE), metric=acc)
+    r = FIT(
+        p,
+        (X.astype(jnp.bfloat16), Y),
+        key=DATA_KEY,
+        optimizer=optax.sgd(0.1),
+        steps=10,
+        eval_every=10,
+        eval_data=(XE.astype(jnp.bfloat16), YE),
+        metric=acc,
+    )
     chex.assert_type(jax.tree_util.tree_leaves(r.params), jnp.bfloat16)
     chex.assert_type([r.history["train_loss"], r.history["eval_loss"]], jnp.bfloat16)
     chex.assert_type(r.history["eval_metric"], jnp.float32)  # metrics keep at least float32
