@@ -25,7 +25,7 @@ test: $(VENV)/.dev-installed
 	$(PY) -m pytest -n 2 -q
 
 bench: $(VENV)/.bench-installed
-	$(PY) -m jaxnn.cli --preset $(PRESET) --out $(RESULTS)/$(PRESET)
+	$(PY) -m jaxnn.bench.cli --preset $(PRESET) --out $(RESULTS)/$(PRESET)
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -9,8 +9,8 @@ scale vs depth, one panel per activation) and ``layers_<activation>.png`` (per-l
 histogram of every scheme at the deepest setting).
 
 Part 2 -- prediction (``--convergence DIR ...`` and/or ``--run-convergence PRESET ...``). For each
-convergence-benchmark results directory (``config.json`` + ``summary.csv`` written by ``jaxnn.cli``), rebuild
-the preset's model and schemes (:func:`jaxnn.presets.build`), compute the diagnostic of every scheme at step 0
+convergence-benchmark results directory (``config.json`` + ``summary.csv`` written by ``jaxnn.bench.cli``), rebuild
+the preset's model and schemes (:func:`jaxnn.bench.presets.build`), compute the diagnostic of every scheme at step 0
 (median over 3 init seeds) and compare it with the measured median steps-to-target (censored runs count as
 ``steps + eval_every``, as in the benchmark's own ranking): Spearman rank correlation across schemes between
 
@@ -117,7 +117,7 @@ def depth_sweep(out: Path, *, depths, widths, acts, scheme_names, batch, key):
 
 def diagnostics_apply(activation):
     """``mlp_apply`` with the activation bound; value-equal across calls, so compiled programs are reused."""
-    from jaxnn.presets import Bound
+    from jaxnn.bench.presets import Bound
 
     return Bound(models.mlp_apply, (("activation", activation),))
 
@@ -194,7 +194,7 @@ def distortion(report) -> float:
 
 
 def _load_config(run_dir: Path):
-    from jaxnn import presets
+    from jaxnn.bench import presets
 
     doc = json.loads((run_dir / "config.json").read_text())
     cfg = doc.get("config", doc)
@@ -212,7 +212,7 @@ def compare_with_convergence(run_dir: Path, *, seeds=3, batch_size=256):
     """Diagnostic distortion vs measured steps-to-target for every scheme of one results directory."""
     from scipy.stats import spearmanr
 
-    from jaxnn import presets
+    from jaxnn.bench import presets
 
     config = _load_config(run_dir)
     exp = presets.build(config)
@@ -269,14 +269,14 @@ def compare_with_convergence(run_dir: Path, *, seeds=3, batch_size=256):
 
 
 def run_convergence(preset, out_dir: Path, seeds: int):
-    """Run the convergence benchmark preset (``python -m jaxnn.cli``, in a subprocess) into ``out_dir``."""
+    """Run the convergence benchmark preset (``python -m jaxnn.bench.cli``, in a subprocess) into ``out_dir``."""
     import subprocess
     import sys
 
     cmd = [
         sys.executable,
         "-m",
-        "jaxnn.cli",
+        "jaxnn.bench.cli",
         "--preset",
         preset,
         "--seeds",
@@ -338,7 +338,7 @@ def main(argv=None):
     ap.add_argument("--schemes", default=",".join(SCHEMES))
     ap.add_argument("--skip-sweep", action="store_true")
     ap.add_argument("--convergence", nargs="*", default=[], help="results dirs of the convergence benchmark")
-    ap.add_argument("--run-convergence", nargs="*", default=[], help="presets to run first (jaxnn.cli)")
+    ap.add_argument("--run-convergence", nargs="*", default=[], help="presets to run first (jaxnn.bench.cli)")
     ap.add_argument("--convergence-seeds", type=int, default=4)
     ap.add_argument(
         "--docs-figure", default=None, help="also write the deep-ReLU example figure (30 layers, width 64) to this path"

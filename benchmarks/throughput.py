@@ -27,12 +27,12 @@ noise hits them alike; medians over ``--repeats`` >= 3):
      optional peer, never a dependency);
    * ``torch_eager_1thread``: the same with one intra-op thread (on a busy machine torch's spinning OpenMP
      threads can be many times slower; the torch target uses the faster torch entry);
-   * ``jaxnn_sweep``: :func:`jaxnn.sweep.run_program` with the library's default execution strategy for this
+   * ``jaxnn_sweep``: :func:`jaxnn.bench.sweep.run_program` with the library's default execution strategy for this
      backend, from the runs' initial parameters (made once, outside the timings, as for every baseline). It
      does *more* work than the baselines: it also evaluates the loss and accuracy on the test set every
      ``eval_every`` steps, one minibatch loss at step 0 and a full-batch gradient at step 0 (all counted in
      ``model_flops``; its training-loss curve is the running minibatch mean, ``train_loss="batch"``).
-   * ``jaxnn_sweep_with_init``: ``jaxnn_sweep`` plus :func:`jaxnn.sweep.initial_params` (end to end).
+   * ``jaxnn_sweep_with_init``: ``jaxnn_sweep`` plus :func:`jaxnn.bench.sweep.initial_params` (end to end).
 
 2. **Scaling table** (one subprocess per cell, so the peak resident memory is the cell's own): width 64..1024
    at a fixed number of seeds, seeds 1..64 at width 128, steps at fixed width and seeds, and the memory cell
@@ -47,7 +47,7 @@ noise hits them alike; medians over ``--repeats`` >= 3):
 
 Execution strategy under test (``--strategy``): ``auto`` (the library's per-backend default), or explicit
 ``--chunk-size`` / ``--workers`` / ``--cpu-devices``. By default the XLA:CPU client keeps JAX's one device and
-the library runs one compiled-program call per core from worker threads (``jaxnn.sweep.default_workers``);
+the library runs one compiled-program call per core from worker threads (``jaxnn.bench.sweep.default_workers``);
 ``--cpu-devices auto`` instead gives the client one device per core *before JAX starts*, so the run-axis
 sharding spreads runs over the cores (on a GPU machine it changes nothing).
 Results: ``--out`` (JSON) and a Markdown table (``--markdown``).
@@ -186,7 +186,7 @@ class Context:
         import jax
         import numpy as np
 
-        from jaxnn import presets
+        from jaxnn.bench import presets
 
         self.w = w
         cfg = presets.get_preset("default").replace(
@@ -474,16 +474,16 @@ def m_torch_eager(ctx, threads=None):
 
 
 def _run_program_params():
-    from jaxnn import sweep
+    from jaxnn.bench import sweep
 
     return set(inspect.signature(sweep.run_program).parameters)
 
 
 def jaxnn_setup(ctx):
-    """Program, initial parameters, keys and learning rates exactly as :func:`jaxnn.sweep.sweep` builds them."""
+    """Program, initial parameters, keys and learning rates exactly as :func:`jaxnn.bench.sweep.sweep` builds them."""
     import numpy as np
 
-    from jaxnn import sweep
+    from jaxnn.bench import sweep
 
     exp, w = ctx.exp, ctx.w
     loss_fn = next(iter(exp.losses.values()))
@@ -497,7 +497,7 @@ def jaxnn_setup(ctx):
 
 def jaxnn_initial_params(ctx):
     """jaxnn's stacked initial parameters (``K * S`` runs), made once per context (outside the timings)."""
-    from jaxnn import sweep
+    from jaxnn.bench import sweep
 
     if getattr(ctx, "_jaxnn_params", None) is None:
         ctx._jaxnn_params = sweep.initial_params(ctx.exp.init_fn, ctx.exp.schemes, jaxnn_setup(ctx)[1])
@@ -506,8 +506,8 @@ def jaxnn_initial_params(ctx):
 
 def m_jaxnn(ctx, *, chunk_size=None, workers=None, memory_cap=None, with_init=False, chunk_log=None):
     """jaxnn's way: ``run_program`` (one compiled program for every run) on the runs' initial parameters;
-    ``with_init`` also times :func:`jaxnn.sweep.initial_params` (one small compiled init per scheme)."""
-    from jaxnn import sweep
+    ``with_init`` also times :func:`jaxnn.bench.sweep.initial_params` (one small compiled init per scheme)."""
+    from jaxnn.bench import sweep
 
     program, init_keys, data_keys, lrs, tr, ev = jaxnn_setup(ctx)
     if with_init:
@@ -674,7 +674,7 @@ def _ratio(med, a, b):
 def _strategy_note(args, backend):
     import jax
 
-    from jaxnn import sweep
+    from jaxnn.bench import sweep
 
     n_dev = jax.device_count()
     chunk = args.chunk_size or sweep.default_chunk_size(1024, jax.devices())
@@ -768,7 +768,7 @@ def cell_main(spec: dict) -> dict:
 def _program_bytes_in_flight(ctx, chunk: int, workers) -> int:
     """XLA's memory analysis of jaxnn's program for ``chunk`` runs, times the calls ``run_program`` keeps in
     flight (what its ``memory_cap`` bounds; the compilation is a cache hit)."""
-    from jaxnn import sweep
+    from jaxnn.bench import sweep
 
     program, _, _, _, tr, ev = jaxnn_setup(ctx)
     per_call = sweep.program_bytes(sweep.compile_program(program, jaxnn_initial_params(ctx), chunk, tr, ev))
@@ -1033,8 +1033,8 @@ def build_parser():
         help="XLA:CPU devices, set before JAX starts: 'default' = JAX's own (1; the library then runs "
         "one worker thread per core), 'auto' = one per core, or a number. No effect on GPU/TPU",
     )
-    g.add_argument("--chunk-size", type=int, help="runs per compiled-program call (jaxnn.sweep chunk_size)")
-    g.add_argument("--workers", type=int, help="concurrent program calls (jaxnn.sweep workers, when supported)")
+    g.add_argument("--chunk-size", type=int, help="runs per compiled-program call (jaxnn.bench.sweep chunk_size)")
+    g.add_argument("--workers", type=int, help="concurrent program calls (jaxnn.bench.sweep workers, when supported)")
     g.add_argument(
         "--memory-cap-fraction",
         type=float,

@@ -1,8 +1,8 @@
 """jaxnn: weights, biases, initializers, losses and convergence benchmarks in JAX.
 
-The library modules are imported with the package (``import jaxnn; jaxnn.losses.huber(...)``); the benchmark
-modules (``jaxnn.sweep``, ``jaxnn.cli``, ``jaxnn.plot``, ...) are imported on demand, as they pull in the
-``bench`` extra.
+The library modules are imported with the package (``import jaxnn; jaxnn.losses.huber(...)``). The benchmark
+application lives in :mod:`jaxnn.bench` (``jaxnn-bench``); it is imported on demand, pulls in the ``bench``
+extra, and the library never imports it.
 """
 
 from jaxnn import (

@@ -77,6 +77,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxnn._util import CPU_COMPILER_OPTIONS as _CPU_COMPILER_OPTIONS
+
 __all__ = [
     "Initializer",
     "compute_fans",
@@ -293,10 +295,9 @@ def _draw(key, dyn, *, kind, static, shape, dtype):
     return _KINDS[kind](key, shape, cdtype, static, *dyn).astype(dtype)
 
 
-# XLA:CPU compile options for the draws (and jaxnn.sweep's program): backend
+# XLA:CPU compile options for the draws (and jaxnn.bench.sweep's program): backend
 # optimization level 1 (default 3) halves the compile time of a threefry draw
 # with the same run time (their work is in simple loops and GEMM library calls).
-_CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
 
 
 @functools.lru_cache(maxsize=64)

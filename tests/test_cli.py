@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from jaxnn import cli, presets
+from jaxnn.bench import cli, presets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,7 +173,7 @@ def test_wrapper_script_and_list_presets():
 def test_persistent_compile_cache_is_written_and_reused(tmp_path):
     """Two processes running the same sweep: the first fills --compile-cache, the second loads from it and
     gives the same summary."""
-    argv = [sys.executable, "-m", "jaxnn.cli", *TINY[:-2], "--compile-cache", str(tmp_path / "xla")]
+    argv = [sys.executable, "-m", "jaxnn.bench.cli", *TINY[:-2], "--compile-cache", str(tmp_path / "xla")]
     first = subprocess.run([*argv, "--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
     entries = {p.name for p in (tmp_path / "xla").iterdir()}

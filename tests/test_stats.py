@@ -1,11 +1,11 @@
-"""Tests for jaxnn.stats: bootstrap coverage, censoring, the signed-rank test, Holm, ranking."""
+"""Tests for jaxnn.bench.stats: bootstrap coverage, censoring, the signed-rank test, Holm, ranking."""
 
 import math
 
 import numpy as np
 import pytest
 
-from jaxnn import stats
+from jaxnn.bench import stats
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

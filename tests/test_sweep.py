@@ -1,4 +1,4 @@
-"""Tests for jaxnn.sweep: one compiled program, pairing, chunk invariance, LR tuning, resume, sharding."""
+"""Tests for jaxnn.bench.sweep: one compiled program, pairing, chunk invariance, LR tuning, resume, sharding."""
 
 import functools
 import json
@@ -13,8 +13,9 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnn import models, schemes, sweep
-from jaxnn.results import ChunkStore
+from jaxnn import models, schemes
+from jaxnn.bench import sweep
+from jaxnn.bench.results import ChunkStore
 from jaxnn.train import fit
 
 INITS = jax.nn.initializers
@@ -318,7 +319,7 @@ _SHARDED = textwrap.dedent("""
     import jax, numpy as np
     assert len(jax.devices()) == 4, jax.devices()
     import test_sweep as t
-    from jaxnn import sweep
+    from jaxnn.bench import sweep
     kw = dict(t.COMMON, schemes=t.SCHEMES[:3], seeds=2, learning_rates=[0.05], chunk_size=4)
     many = sweep.sweep(devices=jax.devices(), **kw)
     one = sweep.sweep(devices=jax.devices()[:1], **kw)

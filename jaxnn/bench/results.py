@@ -1,13 +1,13 @@
 """Results directories: atomic writes, per-chunk run storage for resuming, and the config guard.
 
-Layout of a results directory (written by :mod:`jaxnn.cli`)::
+Layout of a results directory (written by :mod:`jaxnn.bench.cli`)::
 
     config.json         everything needed to rerun (the resolved preset + overrides), plus versions and machine
     chunks/<phase>_<first-run>.npz   per-run arrays of one finished chunk (written atomically; what resume reads)
     runs.npz            all per-run arrays, stacked (schemes x seeds x ...), plus names, steps and learning rates
     summary.csv         one row per scheme: medians, bootstrap CIs, censoring, p-values, rank
     summary.md          the same as a ranked Markdown table
-    *.png               plots (see jaxnn.plot)
+    *.png               plots (see jaxnn.bench.plot)
 
 Every file is written to a temporary name in the same directory and moved into place with ``os.replace``, so
 a killed process leaves either the old file or the new one, never half of one. A run restarted with the same
@@ -243,7 +243,7 @@ def summary_markdown(
     compared: str = "scheme",
     title: str | None = None,
 ) -> str:
-    """The ranked Markdown table of :func:`jaxnn.sweep.summarize` rows (best first) with a legend."""
+    """The ranked Markdown table of :func:`jaxnn.bench.sweep.summarize` rows (best first) with a legend."""
     on = settings["target_on"]
     cmp = "≥" if settings.get("higher_is_better") else "≤"
     target_desc = f"{on.replace('_', ' ')} {cmp} {settings['target']:g}"
@@ -346,7 +346,7 @@ def summary_csv(summary) -> str:
 def write_outputs(
     root, result, *, metric_name: str = "metric", compared: str = "scheme", title: str | None = None
 ) -> dict[str, Path]:
-    """Write ``runs.npz``, ``summary.csv`` and ``summary.md`` of a :class:`jaxnn.sweep.SweepResult`."""
+    """Write ``runs.npz``, ``summary.csv`` and ``summary.md`` of a :class:`jaxnn.bench.sweep.SweepResult`."""
     root = Path(root)
     arrays = {f"run_{k}": v for k, v in result.arrays.items()}
     arrays.update({f"metric_{k}": v for k, v in result.metrics.items()})

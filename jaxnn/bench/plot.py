@@ -32,7 +32,7 @@ def _save(fig, path):
     """Save as PNG atomically (temporary file + rename), close the figure, return the path."""
     import io
 
-    from jaxnn.results import atomic_write_bytes
+    from jaxnn.bench.results import atomic_write_bytes
 
     fig.tight_layout()
     buf = io.BytesIO()

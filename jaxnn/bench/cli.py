@@ -7,11 +7,12 @@ Usage::
     jaxnn-bench --preset deep-relu --seeds 16 --lr 0.01,0.05     # overrides; several rates = per-scheme tuning
     jaxnn-bench --dataset digits --depth 3 --width 128 --activation tanh \\
                 --schemes "he_normal, glorot_uniform, normal(0.01)" --steps 300 --target 0.3 --out results/mine
-    python -m jaxnn.cli ...  /  python benchmarks/init_convergence.py ...   (the same program)
+    python -m jaxnn.bench.cli ...  /  python benchmarks/init_convergence.py ...   (the same program)
 
 Start the same command again after an interruption and it resumes from the finished chunks; a different
 configuration in an existing results directory is refused unless ``--overwrite``. See
-:mod:`jaxnn.results` for the directory layout and :mod:`jaxnn.sweep` / :mod:`jaxnn.stats` for the methods.
+:mod:`jaxnn.bench.results` for the directory layout and :mod:`jaxnn.bench.sweep` / :mod:`jaxnn.bench.stats` for the
+methods.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ __all__ = ["build_parser", "config_from_args", "run", "main"]
 
 
 def _floats(text):
-    from jaxnn.presets import split_specs
+    from jaxnn.bench.presets import split_specs
 
     try:
         return tuple(float(v) for v in split_specs(text))
@@ -43,7 +44,7 @@ def _ints(text):
 
 
 def _specs(text):
-    from jaxnn.presets import split_specs
+    from jaxnn.bench.presets import split_specs
 
     return tuple(split_specs(text))
 
@@ -142,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace):
     """The preset named by ``args.preset`` with every given override applied."""
-    from jaxnn.presets import get_preset
+    from jaxnn.bench.presets import get_preset
 
     cfg = get_preset(args.preset)
     kw = {}
@@ -204,12 +205,12 @@ def run(
 ):
     """Run (or resume) the benchmark ``config`` into the results directory ``out``.
 
-    Returns ``(result, paths)``: the :class:`jaxnn.sweep.SweepResult` and ``{name: Path}`` of what was written.
+    Returns ``(result, paths)``: the :class:`jaxnn.bench.sweep.SweepResult` and ``{name: Path}`` of what was written.
     """
     import jax
 
-    from jaxnn import plot as _plot
-    from jaxnn import presets, results, sweep
+    from jaxnn.bench import plot as _plot
+    from jaxnn.bench import presets, results, sweep
 
     exp = presets.build(config)  # validates every name before touching the directory
     out = Path(out)
@@ -322,7 +323,7 @@ def enable_compile_cache(directory: str | os.PathLike | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from jaxnn import presets
+    from jaxnn.bench import presets
 
     enable_compile_cache(args.compile_cache)
 

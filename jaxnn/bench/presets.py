@@ -12,7 +12,7 @@ Python literals as arguments, passed straight to the factory:
   ``normal(0.01)``, ``uniform(-0.05, 0.05)``, ``orthogonal(scale=1.414)``, ``glorot_uniform/normal(0.01)``.
   The bias defaults to ``zeros``, except for ``torch_linear_default``, whose bias (like torch's ``nn.Linear``)
   is ``U(+-1/sqrt(fan_in))`` with each layer's own fan-in; a bias spec ``torch_linear_default`` means the same.
-  Named whole-network schemes (:mod:`jaxnn.schemes`, applied as a :class:`jaxnn.sweep.Scheme` ``transform``
+  Named whole-network schemes (:mod:`jaxnn.schemes`, applied as a :class:`jaxnn.bench.sweep.Scheme` ``transform``
   after the model's init; no ``/BIAS`` part):
 
   - ``lsuv`` / ``lsuv(tol=0.1, max_iters=10)``: LSUV (Mishkin & Matas 2016), orthogonal start rescaled layer by
@@ -287,7 +287,7 @@ class _LSUV:
 
 def _named_scheme(spec: str, name: str, args: tuple, kwargs: dict, *, model: str, apply_fn, batch):
     from jaxnn import schemes
-    from jaxnn.sweep import Scheme
+    from jaxnn.bench.sweep import Scheme
 
     models_ok = NAMED_SCHEMES[name]
     if model not in models_ok:
@@ -321,13 +321,13 @@ def _named_scheme(spec: str, name: str, args: tuple, kwargs: dict, *, model: str
 
 
 def scheme(spec: str, fan_ins: Sequence[int], *, model: str = "mlp", apply_fn: Callable | None = None, batch=None):
-    """A :class:`jaxnn.sweep.Scheme` from a spec (see the module docstring); ``fan_ins`` per layer (bias rule).
+    """A :class:`jaxnn.bench.sweep.Scheme` from a spec (see the module docstring); ``fan_ins`` per layer (bias rule).
 
     Named schemes (``lsuv``, ``fixup``, ``zero``; :data:`NAMED_SCHEMES`) depend on ``model``; ``lsuv`` also
     needs ``apply_fn`` and a calibration ``batch`` of inputs. Unsupported combinations raise ``ValueError``.
     """
     from jaxnn import initializers
-    from jaxnn.sweep import Scheme
+    from jaxnn.bench.sweep import Scheme
 
     parts = split_specs(spec, "/")
     if len(parts) not in (1, 2):
@@ -423,7 +423,7 @@ def _optimizer(spec: str):
 
 @dataclasses.dataclass
 class Experiment:
-    """What :func:`build` makes from a Config: ready for :func:`jaxnn.sweep.sweep` (one call per loss)."""
+    """What :func:`build` makes from a Config: ready for :func:`jaxnn.bench.sweep.sweep` (one call per loss)."""
 
     config: Config
     dataset: Any

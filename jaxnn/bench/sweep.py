@@ -19,7 +19,7 @@ difference real?* Schemes differ only in the initial parameters, so a sweep
    assembled with ``jax.make_array_from_callback`` and outputs gathered with ``process_allgather``;
 4. reduces each run's history to convergence metrics (steps-to-target, area under the curve, final values,
    per-layer gradient norms at step 0, divergence) and each scheme to medians with bootstrap confidence
-   intervals and a ranking with paired significance tests (:mod:`jaxnn.stats`).
+   intervals and a ranking with paired significance tests (:mod:`jaxnn.bench.stats`).
 
 **Execution strategy** (``chunk_size``): how many runs one call of the program trains side by side. On the
 2-core CPUs we measured, wide ``vmap`` was *slower* than running runs one after another through the compiled
@@ -63,8 +63,8 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxnn import stats as _stats
-from jaxnn.initializers import _CPU_COMPILER_OPTIONS
+from jaxnn._util import CPU_COMPILER_OPTIONS
+from jaxnn.bench import stats as _stats
 from jaxnn.train import fit
 
 __all__ = [
@@ -194,7 +194,7 @@ _program_jit = jax.jit(_program_body, static_argnums=0)
 # On CPU the program's FLOPs are in GEMM library calls, not in LLVM-generated code: XLA's backend optimization
 # level 1 (default 3) made run_program 0.4 s faster cold (5.2-5.3 s vs 5.5-5.9 s, 3 A/B pairs at the
 # benchmarks/throughput.py headline shape) with the same warm run time. Other backends keep their defaults.
-_program_jit_cpu = jax.jit(_program_body, static_argnums=0, compiler_options=_CPU_COMPILER_OPTIONS)
+_program_jit_cpu = jax.jit(_program_body, static_argnums=0, compiler_options=CPU_COMPILER_OPTIONS)
 
 
 def default_chunk_size(n_runs: int, devices: Sequence | None = None) -> int:
@@ -288,7 +288,7 @@ def initial_params(init_fn: Callable, schemes: Sequence[Scheme], init_keys) -> A
     out = []
     for s in schemes:
         if not isinstance(s, Scheme):
-            raise TypeError(f"schemes must be jaxnn.sweep.Scheme tuples, got {s!r}")
+            raise TypeError(f"schemes must be jaxnn.bench.sweep.Scheme tuples, got {s!r}")
         if s.transform is not None and not callable(s.transform):
             raise TypeError(
                 f"scheme {s.name!r}: transform must be callable(key, params) -> params or None, got {s.transform!r}"
@@ -404,7 +404,7 @@ def run_program(
     a ``ValueError``. The cap bounds the compiled programs' buffers; host-side copies of the parameters and
     results, and the runtime itself, come on top (on CPU both live in the same RAM).
 
-    ``store`` (a :class:`jaxnn.results.ChunkStore`) makes it resumable: finished runs of ``phase`` are loaded
+    ``store`` (a :class:`jaxnn.bench.results.ChunkStore`) makes it resumable: finished runs of ``phase`` are loaded
     instead of recomputed, and each finished chunk is saved atomically before the next starts. ``progress`` is
     a tqdm-like object (``update(n)``, ``set_postfix_str``) advanced by runs; ``on_chunk(phase, run_index)`` is
     called after each chunk is saved (a hook for tests and logging).
@@ -573,7 +573,7 @@ def summarize(
     steps-to-target (``n_reached``, ``frac_reached`` with CI, median over reached with CI, censored median),
     and median + 95% percentile-bootstrap CI of the AUC, final losses and final metric; ``n_diverged``.
 
-    Ranking (:func:`jaxnn.stats.compare_to_best`): by the median of steps-to-target with censored runs set to
+    Ranking (:func:`jaxnn.bench.stats.compare_to_best`): by the median of steps-to-target with censored runs set to
     ``steps + eval_every`` (one evaluation beyond the budget: worse than any run that got there, tied among
     themselves), ties broken by the median AUC (lower is better; negated when ``higher_is_better``). Every
     scheme is compared with the best by a two-sided paired Wilcoxon signed-rank test over seeds on the same
@@ -733,7 +733,7 @@ def sweep(
       seed: the base seed of every key stream.
       chunk_size, devices, workers, memory_cap: the execution strategy (see the module docstring and
         :func:`run_program`); they do not change results.
-      store: a :class:`jaxnn.results.ChunkStore` for resumable runs; ``phase_prefix`` namespaces its chunks.
+      store: a :class:`jaxnn.bench.results.ChunkStore` for resumable runs; ``phase_prefix`` namespaces its chunks.
       progress: True for a tqdm bar (runs done, steps/s, ETA), or a tqdm-like object, or False.
       on_chunk: ``on_chunk(phase, run_index)`` after every saved chunk.
       alpha, n_resamples: significance level (Holm) and bootstrap resamples for the summary.
