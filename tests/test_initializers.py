@@ -19,6 +19,7 @@ import pytest
 
 from jaxnn import activations
 from jaxnn import initializers as I
+from jaxnn.initializers import _orthogonal
 
 KEY = jax.random.key(0)
 F32 = jnp.float32
@@ -285,7 +286,7 @@ def test_wy_factor_gives_the_product_of_reflectors(b):
     """Against the explicit product of the reflectors: one reflector, an odd and a power-of-two count."""
     v = jax.random.normal(KEY, (2, 9, b), jnp.float64 if jax.config.jax_enable_x64 else F32)
     v = v / jnp.linalg.norm(v, axis=1, keepdims=True)
-    t = I._wy_factor(jnp.einsum("...ri,...rj->...ij", v, v))
+    t = _orthogonal._wy_factor(jnp.einsum("...ri,...rj->...ij", v, v))
     assert t.shape == (2, b, b)
     for vb, tb in zip(np.asarray(v, np.float64), np.asarray(t, np.float64)):
         want = np.eye(9)
@@ -299,7 +300,7 @@ def test_fast_normals_are_standard_normal():
     """Moments of N(0, 1) within 6 sigma of the sample: mean 0, E z^2 = 1, E z^4 = 3, P(z < 0) = 1/2,
     P(|z| > 2) = 0.0455 (a wrong bits-to-uniform map or a missing sqrt(2) fails these)."""
     n = 200_000
-    z = np.asarray(I._fast_normals(KEY, n, F32), np.float64)
+    z = np.asarray(_orthogonal._fast_normals(KEY, n, F32), np.float64)
     assert z.shape == (n,) and np.isfinite(z).all()
     for x, want in ((z, 0.0), (z**2, 1.0), (z**4, 3.0), (z < 0, 0.5), (np.abs(z) > 2, 0.04550026)):
         assert abs(x.mean() - want) < SIGMAS * x.std() / math.sqrt(n), (want, x.mean())
@@ -308,13 +309,13 @@ def test_fast_normals_are_standard_normal():
 def test_fast_normals_keys_and_vmap():
     """Same key, same numbers; other keys differ; vmap over keys equals the loop (lax.rng_bit_generator's
     own vmap rule would draw every member from the first key)."""
-    a = I._fast_normals(KEY, 64, F32)
-    np.testing.assert_array_equal(a, I._fast_normals(KEY, 64, F32))
+    a = _orthogonal._fast_normals(KEY, 64, F32)
+    np.testing.assert_array_equal(a, _orthogonal._fast_normals(KEY, 64, F32))
     keys = jax.random.split(jax.random.key(3), 3)
-    loop = np.stack([I._fast_normals(k, 64, F32) for k in keys])
+    loop = np.stack([_orthogonal._fast_normals(k, 64, F32) for k in keys])
     assert not np.allclose(loop[0], loop[1])
-    np.testing.assert_array_equal(jax.vmap(lambda k: I._fast_normals(k, 64, F32))(keys), loop)
-    np.testing.assert_array_equal(jax.jit(jax.vmap(lambda k: I._fast_normals(k, 64, F32)))(keys), loop)
+    np.testing.assert_array_equal(jax.vmap(lambda k: _orthogonal._fast_normals(k, 64, F32))(keys), loop)
+    np.testing.assert_array_equal(jax.jit(jax.vmap(lambda k: _orthogonal._fast_normals(k, 64, F32)))(keys), loop)
 
 
 def test_float64_normals_and_orthogonal_in_a_subprocess():
@@ -324,8 +325,9 @@ def test_float64_normals_and_orthogonal_in_a_subprocess():
       import math
       import jax, jax.numpy as jnp, numpy as np
       from jaxnn import initializers as I
+      from jaxnn.initializers import _orthogonal
       n = 100_000
-      z = np.asarray(I._fast_normals(jax.random.key(0), n, jnp.float64))
+      z = np.asarray(_orthogonal._fast_normals(jax.random.key(0), n, jnp.float64))
       assert z.dtype == np.float64
       for x, want in ((z, 0.0), (z**2, 1.0), (z**4, 3.0), (np.abs(z) > 2, 0.04550026)):
         assert abs(x.mean() - want) < 6 * x.std() / math.sqrt(n), (want, x.mean())
@@ -341,7 +343,7 @@ def test_float64_normals_and_orthogonal_in_a_subprocess():
 
 def _haar_samples(n, k, block, reps):
     keys = jax.random.split(KEY, reps)
-    return np.asarray(jax.jit(jax.vmap(lambda kk: I._haar_columns(kk, n, k, F32, block)))(keys), np.float64)
+    return np.asarray(jax.jit(jax.vmap(lambda kk: _orthogonal._haar_columns(kk, n, k, F32, block)))(keys), np.float64)
 
 
 @pytest.mark.parametrize("n, k, block", [(12, 12, 4), (13, 13, 4), (10, 6, 4), (9, 9, 16)])
@@ -390,7 +392,7 @@ def test_orthogonal_distribution_matches_jax():
 
 
 def test_orthogonal_multi_block_path_through_public_api(monkeypatch):
-    monkeypatch.setattr(I, "_ORTHO_BLOCK", 64)  # so that (320, 200) takes 4 blocks, the last one narrower
+    monkeypatch.setattr(_orthogonal, "_ORTHO_BLOCK", 64)  # so that (320, 200) takes 4 blocks, the last one narrower
     w = I.orthogonal()(KEY, (320, 200))
     np.testing.assert_allclose(w.T @ w, np.eye(200), atol=1e-5)
     w2 = I.orthogonal()(KEY, (200, 320))
