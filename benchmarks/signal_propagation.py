@@ -10,7 +10,7 @@ histogram of every scheme at the deepest setting).
 
 Part 2 -- prediction (``--convergence DIR ...`` and/or ``--run-convergence PRESET ...``). For each
 convergence-benchmark results directory (``config.json`` + ``summary.csv`` written by ``jaxnn.bench.cli``), rebuild
-the preset's model and schemes (:func:`jaxnn.bench.presets.build`), compute the diagnostic of every scheme at step 0
+the preset's model and schemes (:func:`jaxnn.bench.experiment.build`), compute the diagnostic of every scheme at step 0
 (median over 3 init seeds) and compare it with the measured median steps-to-target (censored runs count as
 ``steps + eval_every``, as in the benchmark's own ranking): Spearman rank correlation across schemes between
 
@@ -117,7 +117,7 @@ def depth_sweep(out: Path, *, depths, widths, acts, scheme_names, batch, key):
 
 def diagnostics_apply(activation):
     """``mlp_apply`` with the activation bound; value-equal across calls, so compiled programs are reused."""
-    from jaxnn.bench.presets import Bound
+    from jaxnn.bench.specs import Bound
 
     return Bound(models.mlp_apply, (("activation", activation),))
 
@@ -194,7 +194,7 @@ def distortion(report) -> float:
 
 
 def _load_config(run_dir: Path):
-    from jaxnn.bench import presets
+    from jaxnn.bench import config as presets
 
     doc = json.loads((run_dir / "config.json").read_text())
     cfg = doc.get("config", doc)
@@ -212,10 +212,10 @@ def compare_with_convergence(run_dir: Path, *, seeds=3, batch_size=256):
     """Diagnostic distortion vs measured steps-to-target for every scheme of one results directory."""
     from scipy.stats import spearmanr
 
-    from jaxnn.bench import presets
+    from jaxnn.bench import experiment
 
     config = _load_config(run_dir)
-    exp = presets.build(config)
+    exp = experiment.build(config)
     x = exp.dataset.x_train[:batch_size]
     censored_at = config.steps + config.eval_every
     measured = {r["scheme"]: r for r in _read_summary(run_dir)}

@@ -27,12 +27,12 @@ noise hits them alike; medians over ``--repeats`` >= 3):
      optional peer, never a dependency);
    * ``torch_eager_1thread``: the same with one intra-op thread (on a busy machine torch's spinning OpenMP
      threads can be many times slower; the torch target uses the faster torch entry);
-   * ``jaxnn_sweep``: :func:`jaxnn.bench.sweep.run_program` with the library's default execution strategy for this
+   * ``jaxnn_sweep``: :func:`jaxnn.bench.execution.run_program` with the library's default execution strategy for this
      backend, from the runs' initial parameters (made once, outside the timings, as for every baseline). It
      does *more* work than the baselines: it also evaluates the loss and accuracy on the test set every
      ``eval_every`` steps, one minibatch loss at step 0 and a full-batch gradient at step 0 (all counted in
      ``model_flops``; its training-loss curve is the running minibatch mean, ``train_loss="batch"``).
-   * ``jaxnn_sweep_with_init``: ``jaxnn_sweep`` plus :func:`jaxnn.bench.sweep.initial_params` (end to end).
+   * ``jaxnn_sweep_with_init``: ``jaxnn_sweep`` plus :func:`jaxnn.bench.scheme.initial_params` (end to end).
 
 2. **Scaling table** (one subprocess per cell, so the peak resident memory is the cell's own): width 64..1024
    at a fixed number of seeds, seeds 1..64 at width 128, steps at fixed width and seeds, and the memory cell
@@ -47,7 +47,7 @@ noise hits them alike; medians over ``--repeats`` >= 3):
 
 Execution strategy under test (``--strategy``): ``auto`` (the library's per-backend default), or explicit
 ``--chunk-size`` / ``--workers`` / ``--cpu-devices``. By default the XLA:CPU client keeps JAX's one device and
-the library runs one compiled-program call per core from worker threads (``jaxnn.bench.sweep.default_workers``);
+the library runs one compiled-program call per core from worker threads (``jaxnn.bench.execution.default_workers``);
 ``--cpu-devices auto`` instead gives the client one device per core *before JAX starts*, so the run-axis
 sharding spreads runs over the cores (on a GPU machine it changes nothing).
 Results: ``--out`` (JSON) and a Markdown table (``--markdown``).
@@ -59,7 +59,6 @@ import argparse
 import concurrent.futures as cf
 import dataclasses
 import functools
-import inspect
 import json
 import math
 import os
@@ -186,7 +185,8 @@ class Context:
         import jax
         import numpy as np
 
-        from jaxnn.bench import presets
+        from jaxnn.bench import config as presets
+        from jaxnn.bench import experiment
 
         self.w = w
         cfg = presets.get_preset("default").replace(
@@ -201,7 +201,7 @@ class Context:
             optimizer=f"sgd(momentum={w.momentum})",
         )
         self.cfg = cfg
-        self.exp = presets.build(cfg)
+        self.exp = experiment.build(cfg)
         ds = self.exp.dataset
         self.x = np.asarray(ds.x_train, np.float32)
         self.y = np.asarray(ds.y_train, np.int32)
@@ -473,23 +473,18 @@ def m_torch_eager(ctx, threads=None):
 # ------------------------------------------------------------------------------------------------ jaxnn
 
 
-def _run_program_params():
-    from jaxnn.bench import sweep
-
-    return set(inspect.signature(sweep.run_program).parameters)
-
-
 def jaxnn_setup(ctx):
     """Program, initial parameters, keys and learning rates exactly as :func:`jaxnn.bench.sweep.sweep` builds them."""
     import numpy as np
 
-    from jaxnn.bench import sweep
+    from jaxnn.bench.program import Program
+    from jaxnn.bench.scheme import seed_keys
 
     exp, w = ctx.exp, ctx.w
     loss_fn = next(iter(exp.losses.values()))
-    program = sweep.Program(exp.apply_fn, loss_fn, exp.optimizer, w.steps, w.batch_size, w.eval_every, exp.metric)
-    init_keys = sweep._seed_keys(0, 0, w.seeds)
-    data_keys = np.tile(sweep._seed_keys(0, 1, w.seeds), (len(exp.schemes), 1))
+    program = Program(exp.apply_fn, loss_fn, exp.optimizer, w.steps, w.batch_size, w.eval_every, exp.metric)
+    init_keys = seed_keys(0, "init", w.seeds)
+    data_keys = np.tile(seed_keys(0, "data", w.seeds), (len(exp.schemes), 1))
     lrs = np.full(w.runs, w.lr, np.float32)
     ds = exp.dataset
     return program, init_keys, data_keys, lrs, (ds.x_train, ds.y_train), (ds.x_test, ds.y_test)
@@ -497,34 +492,27 @@ def jaxnn_setup(ctx):
 
 def jaxnn_initial_params(ctx):
     """jaxnn's stacked initial parameters (``K * S`` runs), made once per context (outside the timings)."""
-    from jaxnn.bench import sweep
+    from jaxnn.bench.scheme import initial_params
 
     if getattr(ctx, "_jaxnn_params", None) is None:
-        ctx._jaxnn_params = sweep.initial_params(ctx.exp.init_fn, ctx.exp.schemes, jaxnn_setup(ctx)[1])
+        ctx._jaxnn_params = initial_params(ctx.exp.init_fn, ctx.exp.schemes, jaxnn_setup(ctx)[1])
     return ctx._jaxnn_params
 
 
 def m_jaxnn(ctx, *, chunk_size=None, workers=None, memory_cap=None, with_init=False, chunk_log=None):
     """jaxnn's way: ``run_program`` (one compiled program for every run) on the runs' initial parameters;
-    ``with_init`` also times :func:`jaxnn.bench.sweep.initial_params` (one small compiled init per scheme)."""
-    from jaxnn.bench import sweep
+    ``with_init`` also times :func:`jaxnn.bench.scheme.initial_params` (one small compiled init per scheme)."""
+    from jaxnn.bench.execution import Execution, run_program
+    from jaxnn.bench.scheme import initial_params
 
     program, init_keys, data_keys, lrs, tr, ev = jaxnn_setup(ctx)
     if with_init:
-        params = sweep.initial_params(ctx.exp.init_fn, ctx.exp.schemes, init_keys)
+        params = initial_params(ctx.exp.init_fn, ctx.exp.schemes, init_keys)
     else:
         params = jaxnn_initial_params(ctx)
-    kw = {}
-    accepted = _run_program_params()
-    if chunk_size is not None:
-        kw["chunk_size"] = chunk_size
-    if workers is not None and "workers" in accepted:
-        kw["workers"] = workers
-    if memory_cap is not None and "memory_cap" in accepted:
-        kw["memory_cap"] = memory_cap
-    if chunk_log is not None:
-        kw["on_chunk"] = lambda phase, idx: chunk_log.append(len(idx))
-    return sweep.run_program(program, params, data_keys, lrs, tr, ev, **kw)
+    execution = Execution(chunk_size=chunk_size, workers=workers, memory_cap=memory_cap)
+    on_chunk = None if chunk_log is None else (lambda phase, idx: chunk_log.append(len(idx)))
+    return run_program(program, params, data_keys, lrs, tr, ev, execution=execution, on_chunk=on_chunk)
 
 
 # ------------------------------------------------------------------------------------------------ environment
@@ -674,17 +662,16 @@ def _ratio(med, a, b):
 def _strategy_note(args, backend):
     import jax
 
-    from jaxnn.bench import sweep
+    from jaxnn.bench.execution import default_chunk_size
 
     n_dev = jax.device_count()
-    chunk = args.chunk_size or sweep.default_chunk_size(1024, jax.devices())
+    chunk = args.chunk_size or default_chunk_size(1024, jax.devices())
     return {
         "backend": backend,
         "devices": n_dev,
         "cpu_devices_flag": args.cpu_devices,
         "chunk_size": chunk if args.chunk_size else f"library default ({chunk} for 1024 runs)",
-        "workers": args.workers or ("library default" if "workers" in _run_program_params() else None),
-        "run_program_options": sorted(_run_program_params()),
+        "workers": args.workers or "library default",
     }
 
 
@@ -768,11 +755,12 @@ def cell_main(spec: dict) -> dict:
 def _program_bytes_in_flight(ctx, chunk: int, workers) -> int:
     """XLA's memory analysis of jaxnn's program for ``chunk`` runs, times the calls ``run_program`` keeps in
     flight (what its ``memory_cap`` bounds; the compilation is a cache hit)."""
-    from jaxnn.bench import sweep
+    from jaxnn.bench.execution import compile_program, default_workers
+    from jaxnn.bench.program import program_bytes
 
     program, _, _, _, tr, ev = jaxnn_setup(ctx)
-    per_call = sweep.program_bytes(sweep.compile_program(program, jaxnn_initial_params(ctx), chunk, tr, ev))
-    in_flight = min(workers or sweep.default_workers(), -(-ctx.w.runs // chunk))
+    per_call = program_bytes(compile_program(program, jaxnn_initial_params(ctx), chunk, tr, ev))
+    in_flight = min(workers or default_workers(), -(-ctx.w.runs // chunk))
     return int(per_call * in_flight)
 
 
@@ -1033,8 +1021,8 @@ def build_parser():
         help="XLA:CPU devices, set before JAX starts: 'default' = JAX's own (1; the library then runs "
         "one worker thread per core), 'auto' = one per core, or a number. No effect on GPU/TPU",
     )
-    g.add_argument("--chunk-size", type=int, help="runs per compiled-program call (jaxnn.bench.sweep chunk_size)")
-    g.add_argument("--workers", type=int, help="concurrent program calls (jaxnn.bench.sweep workers, when supported)")
+    g.add_argument("--chunk-size", type=int, help="runs per compiled-program call (Execution.chunk_size)")
+    g.add_argument("--workers", type=int, help="concurrent program calls (Execution.workers)")
     g.add_argument(
         "--memory-cap-fraction",
         type=float,

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from jaxnn.bench import cli, presets
+from jaxnn.bench import cli, config, experiment, specs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -109,7 +109,7 @@ def test_bad_names_list_the_valid_ones(tmp_path, capsys):
     cases = [
         (["--preset", "nope"], "valid presets: default, deep-relu"),
         ([*TINY, "--schemes", "he_normal, kaiming_nonsense"], "valid names"),
-        ([*TINY, "--dataset", "mnist"], "valid datasets: digits"),
+        ([*TINY, "--dataset", "mnist"], "valid datasets: breast_cancer, diabetes, digits, synthetic_regression"),
         ([*TINY, "--loss", "cross_entropy_typo"], "valid losses: bce"),
         ([*TINY, "--optimizer", "sgdd"], "valid optimizers: sgd"),
         ([*TINY, "--schemes", "he_normal, fixup"], "fixup supports models: resmlp"),
@@ -122,12 +122,12 @@ def test_bad_names_list_the_valid_ones(tmp_path, capsys):
 
 
 def test_presets_resolve():
-    for name, cfg in presets.PRESETS.items():
-        exp = presets.build(cfg)
+    for name, cfg in config.PRESETS.items():
+        exp = experiment.build(cfg)
         assert len(exp.schemes) == len(cfg.schemes) and len(exp.losses) == len(cfg.losses), name
-    default = presets.PRESETS["default"]
+    default = config.PRESETS["default"]
     assert default.seeds >= 16 and len(default.schemes) == 12 and default.hidden == (128, 128, 128)
-    exp = presets.build(default)
+    exp = experiment.build(default)
     torch = next(s for s in exp.schemes if s.name == "torch_linear_default")
     assert isinstance(torch.b_init, tuple) and len(torch.b_init) == 4  # per-layer bias bound 1/sqrt(fan_in)
     import jax
@@ -135,7 +135,7 @@ def test_presets_resolve():
     b = torch.b_init[0](jax.random.PRNGKey(0), (10000,))
     assert float(abs(b).max()) <= 1 / 8 + 1e-6 and float(abs(b).max()) > 0.12  # fan_in 64: U(+-1/8)
     # MSE on a multiclass task is applied to one-hot targets.
-    exp = presets.build(presets.PRESETS["loss-choice"])
+    exp = experiment.build(config.PRESETS["loss-choice"])
     import jax.numpy as jnp
 
     mse = exp.losses["mse"]
@@ -152,7 +152,7 @@ def test_overrides():
         )
     )
     assert cfg.losses == ("ce", "mse") and cfg.target_on == "eval_metric"
-    assert presets.split_specs("a, uniform(-0.05, 0.05), b/normal(0.01)") == [
+    assert specs.split_specs("a, uniform(-0.05, 0.05), b/normal(0.01)") == [
         "a",
         "uniform(-0.05, 0.05)",
         "b/normal(0.01)",

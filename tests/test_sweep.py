@@ -15,7 +15,10 @@ import pytest
 
 from jaxnn import models, schemes
 from jaxnn.bench import sweep
+from jaxnn.bench.execution import Execution, compile_program, default_memory_cap, default_workers
+from jaxnn.bench.program import Program, program_bytes, trace_count
 from jaxnn.bench.results import ChunkStore
+from jaxnn.bench.scheme import Scheme, initial_params, seed_keys
 from jaxnn.train import fit
 
 INITS = jax.nn.initializers
@@ -44,10 +47,10 @@ def accuracy(pred, y):
 INIT_FN = functools.partial(models.mlp_init, layer_sizes=SIZES)
 OPT = functools.partial(optax.sgd, momentum=0.9)
 SCHEMES = [
-    sweep.Scheme("he", INITS.he_normal()),
-    sweep.Scheme("glorot", INITS.glorot_uniform()),
-    sweep.Scheme("zeros", INITS.zeros),
-    sweep.Scheme("big", INITS.normal(3.0)),
+    Scheme("he", INITS.he_normal()),
+    Scheme("glorot", INITS.glorot_uniform()),
+    Scheme("zeros", INITS.zeros),
+    Scheme("big", INITS.normal(3.0)),
 ]
 COMMON = dict(
     init_fn=INIT_FN,
@@ -68,22 +71,22 @@ COMMON = dict(
 
 @pytest.fixture(scope="module")
 def base():
-    return sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2, **COMMON)
+    return sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], execution=Execution(chunk_size=2), **COMMON)
 
 
 def test_adding_schemes_and_seeds_does_not_recompile(base):
-    before = sweep.trace_count()
-    r = sweep.sweep(schemes=SCHEMES[:3], seeds=3, learning_rates=[0.05], chunk_size=2, **COMMON)
-    r2 = sweep.sweep(schemes=SCHEMES, seeds=2, learning_rates=[0.2], chunk_size=2, **COMMON)
-    assert sweep.trace_count() == before  # 9 and 8 runs, other lr: same compiled program
+    before = trace_count()
+    r = sweep.sweep(schemes=SCHEMES[:3], seeds=3, learning_rates=[0.05], execution=Execution(chunk_size=2), **COMMON)
+    r2 = sweep.sweep(schemes=SCHEMES, seeds=2, learning_rates=[0.2], execution=Execution(chunk_size=2), **COMMON)
+    assert trace_count() == before  # 9 and 8 runs, other lr: same compiled program
     assert r.arrays["eval_loss"].shape == (3, 3, 5) and r2.arrays["eval_loss"].shape == (4, 2, 5)
     # Seeds are paired and deterministic: the first two schemes' first two seeds equal the base sweep's.
     np.testing.assert_array_equal(r.arrays["eval_loss"][:2, :2], base.arrays["eval_loss"])
 
 
 def test_runs_equal_an_independent_fit_with_the_same_keys(base):
-    init_keys = sweep._seed_keys(0, 0, 2)
-    data_keys = sweep._seed_keys(0, 1, 2)
+    init_keys = seed_keys(0, "init", 2)
+    data_keys = seed_keys(0, "data", 2)
 
     @jax.jit
     def one(p, key):
@@ -122,7 +125,7 @@ def test_train_loss_full_only_changes_the_train_loss_curve(base):
     np.testing.assert_array_equal(r.arrays["diverged_step"], base.arrays["diverged_step"])
     assert base.settings["train_loss"] == "batch" and r.settings["train_loss"] == "full"
     assert not np.allclose(r.arrays["train_loss"], base.arrays["train_loss"])
-    p = INIT_FN(jnp.asarray(sweep._seed_keys(0, 0, 2)[0]), w_init=SCHEMES[0].w_init, b_init=SCHEMES[0].b_init)
+    p = INIT_FN(jnp.asarray(seed_keys(0, "init", 2)[0]), w_init=SCHEMES[0].w_init, b_init=SCHEMES[0].b_init)
     np.testing.assert_allclose(
         r.arrays["train_loss"][0, 0, 0], loss_fn(models.mlp_apply(p, TRAIN[0]), TRAIN[1]), rtol=1e-5
     )
@@ -131,7 +134,9 @@ def test_train_loss_full_only_changes_the_train_loss_curve(base):
 
 
 def test_chunk_size_does_not_change_results(base):
-    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=3, **COMMON)  # padded chunk
+    r = sweep.sweep(
+        schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], execution=Execution(chunk_size=3), **COMMON
+    )  # padded chunk
     for k in ("eval_loss", "train_loss", "eval_metric", "grad_norm0"):
         np.testing.assert_allclose(r.arrays[k], base.arrays[k], rtol=2e-5, atol=1e-6)
 
@@ -142,22 +147,21 @@ def test_concurrent_workers_do_not_change_results_or_their_order(base):
         schemes=SCHEMES[:2],
         seeds=2,
         learning_rates=[0.05],
-        chunk_size=1,
-        workers=3,
+        execution=Execution(chunk_size=1, workers=3),
         on_chunk=lambda phase, idx: seen.extend(int(i) for i in idx),
         **COMMON,
     )
     assert seen == sorted(seen) == list(range(4))  # recorded in run order on the calling thread
     for k in ("eval_loss", "train_loss", "eval_metric", "grad_norm0", "diverged_step"):
         np.testing.assert_allclose(r.arrays[k], base.arrays[k], rtol=2e-5, atol=1e-6)
-    assert sweep.default_workers(jax.devices("cpu")) >= 1
+    assert default_workers(jax.devices("cpu")) >= 1
 
 
 def _compiled_bytes(chunk):
     """XLA's memory analysis of the sweep program for `chunk` runs on one CPU device (as run_program sizes it)."""
-    program = sweep.Program(models.mlp_apply, loss_fn, OPT, 40, 32, 10, accuracy)
-    p = sweep.initial_params(INIT_FN, SCHEMES[:1], sweep._seed_keys(0, 0, chunk))
-    return sweep.program_bytes(sweep.compile_program(program, p, chunk, TRAIN, TEST, devices=jax.devices()[:1]))
+    program = Program(models.mlp_apply, loss_fn, OPT, 40, 32, 10, accuracy)
+    p = initial_params(INIT_FN, SCHEMES[:1], seed_keys(0, "init", chunk))
+    return program_bytes(compile_program(program, p, chunk, TRAIN, TEST, devices=jax.devices()[:1]))
 
 
 def test_memory_cap_halves_the_chunk_until_the_program_fits(base):
@@ -173,11 +177,8 @@ def test_memory_cap_halves_the_chunk_until_the_program_fits(base):
             schemes=SCHEMES[:2],
             seeds=2,
             learning_rates=[0.05],
-            chunk_size=4,
-            memory_cap=cap,
-            workers=workers,
+            execution=Execution(chunk_size=4, memory_cap=cap, workers=workers, devices=jax.devices()[:1]),
             on_chunk=lambda phase, idx: sizes.append(len(idx)),
-            devices=jax.devices()[:1],
             **COMMON,
         )
         want = 2 if workers == 1 or 2 * two <= cap else 1
@@ -185,11 +186,11 @@ def test_memory_cap_halves_the_chunk_until_the_program_fits(base):
         for k in ("eval_loss", "train_loss", "eval_metric", "diverged_step"):
             np.testing.assert_allclose(r.arrays[k], base.arrays[k], rtol=2e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"memory_cap=1000 bytes per device is less than one run per device needs"):
-        sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], memory_cap=1000, **COMMON)
+        sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], execution=Execution(memory_cap=1000), **COMMON)
     for bad in (-1, 0.5, float("inf"), "1GB", True):
         with pytest.raises(ValueError, match="memory_cap must be a positive number of bytes"):
-            sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], memory_cap=bad, **COMMON)
-    cap = sweep.default_memory_cap(jax.devices()[:1])
+            Execution(memory_cap=bad)
+    cap = default_memory_cap(jax.devices()[:1])
     physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     assert 0 < cap <= physical // 2
 
@@ -203,16 +204,31 @@ def test_metrics_summary_and_censoring(base):
     assert {r["scheme"] for r in base.summary} == {"he", "glorot"}
     assert all(r["learning_rate"] == pytest.approx(0.05) for r in base.summary)
     # An unreachable target is reported, not an error: every run censored, fraction 0.
-    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2, **{**COMMON, "target": 1.01})
+    r = sweep.sweep(
+        schemes=SCHEMES[:2],
+        seeds=2,
+        learning_rates=[0.05],
+        execution=Execution(chunk_size=2),
+        **{**COMMON, "target": 1.01},
+    )
     assert all(row["n_reached"] == 0 and row["frac_reached"] == 0.0 for row in r.summary)
     assert np.isinf(r.metrics["steps_to_target"]).all()
     # zeros never trains past chance; it ranks last against a working scheme.
-    r = sweep.sweep(schemes=[SCHEMES[0], SCHEMES[2]], seeds=2, learning_rates=[0.05], chunk_size=2, **COMMON)
+    r = sweep.sweep(
+        schemes=[SCHEMES[0], SCHEMES[2]], seeds=2, learning_rates=[0.05], execution=Execution(chunk_size=2), **COMMON
+    )
     assert r.summary[-1]["scheme"] == "zeros" and r.summary[-1]["n_reached"] == 0
 
 
 def test_learning_rate_grid_picks_a_rate_per_scheme():
-    r = sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[1e-5, 0.1], tune_seeds=2, chunk_size=2, **COMMON)
+    r = sweep.sweep(
+        schemes=SCHEMES[:2],
+        seeds=2,
+        learning_rates=[1e-5, 0.1],
+        tune_seeds=2,
+        execution=Execution(chunk_size=2),
+        **COMMON,
+    )
     # 1e-5 barely moves in 40 steps: on validation data each scheme must prefer 0.1.
     np.testing.assert_allclose(r.learning_rates, [0.1, 0.1], rtol=1e-6)
     assert r.tuning["arrays"]["eval_loss"].shape == (2, 2, 2, 5)
@@ -231,11 +247,23 @@ def test_resume_after_interruption_gives_the_same_result(tmp_path, base):
 
     with pytest.raises(KeyboardInterrupt):
         sweep.sweep(
-            schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2, store=store, on_chunk=boom, **COMMON
+            schemes=SCHEMES[:2],
+            seeds=2,
+            learning_rates=[0.05],
+            execution=Execution(chunk_size=2),
+            store=store,
+            on_chunk=boom,
+            **COMMON,
         )
     assert len(list((tmp_path / "chunks").glob("*.npz"))) == 1
     r = sweep.sweep(
-        schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], chunk_size=2, store=store, on_chunk=boom, **COMMON
+        schemes=SCHEMES[:2],
+        seeds=2,
+        learning_rates=[0.05],
+        execution=Execution(chunk_size=2),
+        store=store,
+        on_chunk=boom,
+        **COMMON,
     )
     assert calls == [[0, 1], [2, 3]]  # only the missing chunk ran
     for k in base.arrays:
@@ -260,9 +288,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="metric"):
         sweep.sweep(schemes=SCHEMES[:1], seeds=2, learning_rates=[0.1], **{**COMMON, "metric": None})
     with pytest.raises(ValueError, match="chunk_size"):
-        sweep.sweep(schemes=SCHEMES[:1], seeds=2, learning_rates=[0.1], chunk_size=0, **COMMON)
+        sweep.sweep(schemes=SCHEMES[:1], seeds=2, learning_rates=[0.1], execution=Execution(chunk_size=0), **COMMON)
     with pytest.raises(ValueError, match="workers"):
-        sweep.sweep(schemes=SCHEMES[:1], seeds=2, learning_rates=[0.1], workers=0, **COMMON)
+        sweep.sweep(schemes=SCHEMES[:1], seeds=2, learning_rates=[0.1], execution=Execution(workers=0), **COMMON)
     with pytest.raises(ValueError, match="seeds"):
         sweep.sweep(schemes=SCHEMES[:1], seeds=0, learning_rates=[0.1], **COMMON)
 
@@ -271,10 +299,10 @@ def test_bad_inputs():
 RES_INIT = functools.partial(models.resmlp_init, in_dim=8, width=8, num_blocks=2, out_dim=3)
 RES_COMMON = dict(COMMON, init_fn=RES_INIT, apply_fn=models.resmlp_apply, steps=20)
 RES_SCHEMES = [
-    sweep.Scheme("he", INITS.he_normal()),
-    sweep.Scheme("fixup", INITS.zeros, transform=schemes.fixup),
-    sweep.Scheme("zero", INITS.zeros, transform=schemes.zero_init),
-    sweep.Scheme(
+    Scheme("he", INITS.he_normal()),
+    Scheme("fixup", INITS.zeros, transform=schemes.fixup),
+    Scheme("zero", INITS.zeros, transform=schemes.zero_init),
+    Scheme(
         "lsuv",
         INITS.zeros,
         transform=functools.partial(schemes.lsuv, apply_fn=models.resmlp_apply, batch=TRAIN[0][:64]),
@@ -283,10 +311,14 @@ RES_SCHEMES = [
 
 
 def test_transform_schemes_run_through_the_same_program_on_a_resmlp():
-    plain = sweep.sweep(schemes=RES_SCHEMES[:1], seeds=2, learning_rates=[0.05], chunk_size=2, **RES_COMMON)
-    before = sweep.trace_count()
-    r = sweep.sweep(schemes=RES_SCHEMES, seeds=2, learning_rates=[0.05], chunk_size=2, **RES_COMMON)
-    assert sweep.trace_count() == before  # transforms change initial values only: no recompilation
+    plain = sweep.sweep(
+        schemes=RES_SCHEMES[:1], seeds=2, learning_rates=[0.05], execution=Execution(chunk_size=2), **RES_COMMON
+    )
+    before = trace_count()
+    r = sweep.sweep(
+        schemes=RES_SCHEMES, seeds=2, learning_rates=[0.05], execution=Execution(chunk_size=2), **RES_COMMON
+    )
+    assert trace_count() == before  # transforms change initial values only: no recompilation
     assert r.names == ["he", "fixup", "zero", "lsuv"] and r.arrays["eval_loss"].shape == (4, 2, 3)
     assert np.isfinite(r.arrays["eval_loss"]).all()
     np.testing.assert_array_equal(r.arrays["eval_loss"][0], plain.arrays["eval_loss"][0])  # pairing kept
@@ -297,18 +329,18 @@ def test_transform_schemes_run_through_the_same_program_on_a_resmlp():
 
 
 def test_transform_gets_the_folded_init_key_and_must_keep_shapes():
-    keys = sweep._seed_keys(0, 0, 2)
-    p = sweep.initial_params(RES_INIT, RES_SCHEMES[1:2], keys)
+    keys = seed_keys(0, "init", 2)
+    p = initial_params(RES_INIT, RES_SCHEMES[1:2], keys)
     k1 = jnp.asarray(keys[1])
     want = schemes.fixup(jax.random.fold_in(k1, 1), RES_INIT(k1, w_init=INITS.zeros, b_init=INITS.zeros))
     np.testing.assert_allclose(p["blocks"][0][0]["w"][1], want["blocks"][0][0]["w"], rtol=1e-6)
-    bad = sweep.Scheme(
+    bad = Scheme(
         "bad",
         INITS.zeros,
         transform=lambda k, q: {**q, "output": {"w": q["output"]["w"][:, :2], "b": q["output"]["b"]}},
     )
     with pytest.raises(ValueError, match="bad.*shapes"):
-        sweep.initial_params(RES_INIT, [bad], keys)
+        initial_params(RES_INIT, [bad], keys)
 
 
 _SHARDED = textwrap.dedent("""
@@ -320,9 +352,10 @@ _SHARDED = textwrap.dedent("""
     assert len(jax.devices()) == 4, jax.devices()
     import test_sweep as t
     from jaxnn.bench import sweep
-    kw = dict(t.COMMON, schemes=t.SCHEMES[:3], seeds=2, learning_rates=[0.05], chunk_size=4)
-    many = sweep.sweep(devices=jax.devices(), **kw)
-    one = sweep.sweep(devices=jax.devices()[:1], **kw)
+    from jaxnn.bench.execution import Execution
+    kw = dict(t.COMMON, schemes=t.SCHEMES[:3], seeds=2, learning_rates=[0.05])
+    many = sweep.sweep(execution=Execution(chunk_size=4, devices=jax.devices()), **kw)
+    one = sweep.sweep(execution=Execution(chunk_size=4, devices=jax.devices()[:1]), **kw)
     out = {{}}
     for k in ("eval_loss", "train_loss", "eval_metric", "grad_norm0"):
         out[k] = float(np.max(np.abs(many.arrays[k] - one.arrays[k])))

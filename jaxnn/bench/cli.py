@@ -28,7 +28,7 @@ __all__ = ["build_parser", "config_from_args", "run", "main"]
 
 
 def _floats(text):
-    from jaxnn.bench.presets import split_specs
+    from jaxnn.bench.specs import split_specs
 
     try:
         return tuple(float(v) for v in split_specs(text))
@@ -44,7 +44,7 @@ def _ints(text):
 
 
 def _specs(text):
-    from jaxnn.bench.presets import split_specs
+    from jaxnn.bench.specs import split_specs
 
     return tuple(split_specs(text))
 
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace):
     """The preset named by ``args.preset`` with every given override applied."""
-    from jaxnn.bench.presets import get_preset
+    from jaxnn.bench.config import get_preset
 
     cfg = get_preset(args.preset)
     kw = {}
@@ -194,10 +194,7 @@ def run(
     out,
     *,
     overwrite: bool = False,
-    chunk_size: int | None = None,
-    workers: int | None = None,
-    memory_cap: int | None = None,
-    devices=None,
+    execution=None,
     quiet: bool = False,
     plots: bool = True,
     on_chunk=None,
@@ -209,10 +206,12 @@ def run(
     """
     import jax
 
+    from jaxnn.bench import experiment, results, sweep
     from jaxnn.bench import plot as _plot
-    from jaxnn.bench import presets, results, sweep
+    from jaxnn.bench.execution import Execution
 
-    exp = presets.build(config)  # validates every name before touching the directory
+    execution = Execution() if execution is None else execution
+    exp = experiment.build(config)  # validates every name before touching the directory
     out = Path(out)
     if jax.process_index() == 0:
         results.prepare_dir(
@@ -222,68 +221,38 @@ def run(
             extra={
                 "command": command,
                 "execution": {
-                    "chunk_size": chunk_size,
-                    "workers": workers,
-                    "devices": None if devices is None else [str(d) for d in devices],
+                    "chunk_size": execution.chunk_size,
+                    "workers": execution.workers,
+                    "devices": None if execution.devices is None else [str(d) for d in execution.devices],
                 },
             },
         )
     store = results.ChunkStore(out)
-    ds = exp.dataset
-    common = dict(
-        init_fn=exp.init_fn,
-        apply_fn=exp.apply_fn,
-        optimizer=exp.optimizer,
-        train_data=(ds.x_train, ds.y_train),
-        eval_data=(ds.x_test, ds.y_test),
-        seeds=config.seeds,
-        steps=config.steps,
-        batch_size=config.batch_size,
-        eval_every=config.eval_every,
-        target=config.target,
-        target_on=config.target_on,
-        train_loss=config.train_loss,
-        metric=exp.metric,
-        learning_rates=config.learning_rates,
-        tune_seeds=config.tune_seeds,
-        seed=config.seed,
-        chunk_size=chunk_size,
-        workers=workers,
-        memory_cap=memory_cap,
-        devices=devices,
-        store=store,
-        on_chunk=on_chunk,
-        tuning_data=None
-        if exp.validation is None
-        else ((exp.validation.x_train, exp.validation.y_train), (exp.validation.x_test, exp.validation.y_test)),
-    )
-    n_loss = len(exp.losses)
     bar = None
     if not quiet:
         from tqdm.auto import tqdm
 
-        n_lr = len(config.learning_rates)
-        n_tune = n_lr * (config.tune_seeds or config.seeds) if n_lr > 1 else 0
-        total = len(exp.schemes) * n_loss * (config.seeds + n_tune)
-        bar = tqdm(total=total, unit="run", desc=config.preset, dynamic_ncols=True, file=sys.stderr)
+        bar = tqdm(total=exp.n_runs, unit="run", desc=config.preset, dynamic_ncols=True, file=sys.stderr)
     t0 = time.perf_counter()
     try:
         parts = []
         for i, loss_fn in enumerate(exp.losses.values()):
-            prefix = "" if n_loss == 1 else f"loss{i}/"
+            prefix = "" if len(exp.losses) == 1 else f"loss{i}/"
             parts.append(
                 sweep.sweep(
-                    **common,
+                    **exp.sweep_args(),
                     loss_fn=loss_fn,
-                    schemes=exp.schemes,
-                    progress=bar if bar is not None else False,
+                    execution=execution,
+                    store=store,
+                    progress=bar,
+                    on_chunk=on_chunk,
                     phase_prefix=prefix,
                 )
             )
     finally:
         if bar is not None:
             bar.close()
-    result = parts[0] if n_loss == 1 else sweep.merge(parts, names=list(exp.losses))
+    result = parts[0] if len(parts) == 1 else sweep.merge(parts, names=list(exp.losses))
     elapsed = time.perf_counter() - t0
     paths = {}
     if jax.process_index() == 0:
@@ -323,12 +292,13 @@ def enable_compile_cache(directory: str | os.PathLike | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from jaxnn.bench import presets
+    from jaxnn.bench.config import PRESETS
+    from jaxnn.bench.execution import Execution
 
     enable_compile_cache(args.compile_cache)
 
     if args.list_presets:
-        for name, cfg in presets.PRESETS.items():
+        for name, cfg in PRESETS.items():
             print(f"{name:16s} {cfg.description}")
         return 0
     if args.distributed:
@@ -349,14 +319,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.memory_cap is not None and not args.memory_cap > 0:
             raise ValueError(f"--memory-cap must be a positive number of GiB, got {args.memory_cap}")
         memory_cap = None if args.memory_cap is None else int(args.memory_cap * 2**30)
+        execution = Execution(chunk_size=args.chunk_size, devices=devices, workers=args.workers, memory_cap=memory_cap)
         result, paths = run(
             config,
             out,
             overwrite=args.overwrite,
-            chunk_size=args.chunk_size,
-            workers=args.workers,
-            memory_cap=memory_cap,
-            devices=devices,
+            execution=execution,
             quiet=args.quiet,
             plots=not args.no_plots,
             command=command,
