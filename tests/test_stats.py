@@ -196,3 +196,20 @@ def test_compare_to_best_ranks_and_detects_large_effects_only():
     assert c.best == 1 and c.pvalue[0] == 1.0
     with pytest.raises(ValueError, match="shape"):
         stats.compare_to_best(np.zeros(3))
+
+
+def test_median_band_brackets_the_median_and_matches_a_by_hand_bootstrap():
+    rng = np.random.default_rng(3)
+    c = rng.normal(size=(9, 4))
+    c[2, 1] = np.inf  # ignored, like NaN
+    c[:, 3] = np.nan  # no finite value: NaN out
+    med, lo, hi = stats.median_band(c, n_resamples=500, seed=7)
+    finite = np.where(np.isfinite(c), c, np.nan)
+    np.testing.assert_allclose(med[:3], np.nanmedian(finite[:, :3], axis=0))
+    assert np.all(lo[:3] <= med[:3]) and np.all(med[:3] <= hi[:3]) and np.all(lo[:3] < hi[:3])
+    idx = np.random.default_rng(7).integers(0, 9, size=(500, 9))
+    boot = np.nanmedian(finite[idx][:, :, 0], axis=1)
+    np.testing.assert_allclose([lo[0], hi[0]], np.quantile(boot, [0.025, 0.975]))
+    assert np.isnan(med[3]) and np.isnan(lo[3]) and np.isnan(hi[3])
+    with pytest.raises(ValueError, match="curves must have shape"):
+        stats.median_band(np.zeros(5))

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["loss_curves", "steps_to_target", "grad_norms", "lr_tuning", "plot_all"]
+from jaxnn.bench import stats as _stats
+
+__all__ = ["loss_curves", "steps_to_target_strip", "grad_norms", "lr_tuning", "plot_all"]
 
 
 def _plt():
@@ -48,24 +50,6 @@ def _colors(n):
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _band(curves, n_resamples=1000, seed=0, confidence=0.95):
-    """Median over seeds (axis 0) and a percentile-bootstrap band, per column; non-finite values ignored."""
-    c = np.asarray(curves, dtype=np.float64)
-    c = np.where(np.isfinite(c), c, np.nan)
-    s = c.shape[0]
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(c, axis=0)
-            idx = np.random.default_rng(seed).integers(0, s, size=(n_resamples, s))
-            boot = np.nanmedian(c[idx], axis=1)  # (B, T)
-            a = (1 - confidence) / 2
-            lo, hi = np.nanquantile(boot, [a, 1 - a], axis=0)
-    return med, lo, hi
-
-
 def _order(result):
     names = list(result.names)
     rank = {r["scheme"]: r["rank"] for r in result.summary}
@@ -82,7 +66,7 @@ def loss_curves(result, path, *, title=None):
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
     positive = True
     for c, i in zip(colors, order):
-        med, lo, hi = _band(result.arrays[on][i])
+        med, lo, hi = _stats.median_band(result.arrays[on][i])
         positive &= bool(np.all(np.nan_to_num(lo, nan=1.0) > 0))
         ax.plot(steps, med, color=c, lw=1.8, label=result.names[i])
         ax.fill_between(steps, lo, hi, color=c, alpha=0.18, lw=0)
@@ -99,7 +83,8 @@ def loss_curves(result, path, *, title=None):
     return _save(fig, path)
 
 
-def steps_to_target(result, path, *, title=None):
+def steps_to_target_strip(result, path, *, title=None):
+    """Each seed's steps-to-target per scheme (censored runs at the right edge), best scheme on top."""
     plt = _plt()
     s = result.settings
     budget = s["steps"]
@@ -144,7 +129,7 @@ def grad_norms(result, path, *, title=None):
     layers = np.arange(1, g.shape[-1] + 1)
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     for c, i in zip(colors, order):
-        med, lo, hi = _band(g[i])
+        med, lo, hi = _stats.median_band(g[i])
         pos = np.where(med > 0, med, np.nan)
         ax.plot(layers, pos, "o-", ms=3, color=c, lw=1.5, label=result.names[i])
         ax.fill_between(layers, np.where(lo > 0, lo, np.nan), np.where(hi > 0, hi, np.nan), color=c, alpha=0.15, lw=0)
@@ -186,7 +171,7 @@ def plot_all(result, out_dir) -> dict[str, Path]:
     out = Path(out_dir)
     paths = {
         "loss_curves": loss_curves(result, out / "loss_curves.png"),
-        "steps_to_target": steps_to_target(result, out / "steps_to_target.png"),
+        "steps_to_target": steps_to_target_strip(result, out / "steps_to_target.png"),
         "grad_norms": grad_norms(result, out / "grad_norm_step0.png"),
     }
     if result.tuning is not None and "choice" in result.tuning:

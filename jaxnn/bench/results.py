@@ -40,8 +40,11 @@ __all__ = [
 ]
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+def _umask() -> int:
+    """The process umask (read by setting and restoring it: POSIX has no read-only call), at write time."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 class ConfigMismatchError(ValueError):
@@ -58,7 +61,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

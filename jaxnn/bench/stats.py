@@ -32,6 +32,7 @@ seeds) and vectorized where it matters. The choices, all standard:
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -41,6 +42,7 @@ __all__ = [
     "CensoredSummary",
     "Comparison",
     "bootstrap_ci",
+    "median_band",
     "median_ci",
     "steps_to_target",
     "area_under_curve",
@@ -123,6 +125,26 @@ def bootstrap_ci(x, statistic=np.median, *, confidence: float = 0.95, n_resample
     alpha = 1.0 - confidence
     lo, hi = np.quantile(stats, [alpha / 2, 1.0 - alpha / 2])
     return CI(point, back(lo), back(hi))
+
+
+def median_band(curves, *, confidence: float = 0.95, n_resamples: int = 1000, seed: int = 0):
+    """Median over seeds (axis 0) of ``(S, T)`` curves and its percentile-bootstrap band, per column:
+    ``(median, lo, hi)``, each ``(T,)``. Non-finite values are ignored (a column with none gives NaN). The
+    resampled seed indices are shared across columns, so the band follows whole curves, not points."""
+    c = np.asarray(curves, dtype=np.float64)
+    if c.ndim != 2:
+        raise ValueError(f"curves must have shape (seeds, points), got {c.shape}")
+    confidence = _check_confidence(confidence)
+    c = np.where(np.isfinite(c), c, np.nan)
+    s = c.shape[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        med = np.nanmedian(c, axis=0)
+        idx = np.random.default_rng(seed).integers(0, s, size=(n_resamples, s))
+        boot = np.nanmedian(c[idx], axis=1)  # (B, T)
+        a = (1 - confidence) / 2
+        lo, hi = np.nanquantile(boot, [a, 1 - a], axis=0)
+    return med, lo, hi
 
 
 def median_ci(x, **kwargs) -> CI:
