@@ -50,8 +50,6 @@ __all__ = [
     "validation_split",
 ]
 
-TASKS = ("multiclass", "binary", "regression")
-
 
 class DatasetInfo(NamedTuple):
     """What a :class:`Dataset` holds.

@@ -29,11 +29,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxnn._util import Array, Params, positive_int
+from jaxnn.models import get_activation
 
 __all__ = [
     "SignalReport",
@@ -46,9 +49,6 @@ __all__ = [
     "verdict",
     "plot",
 ]
-
-Array = jax.Array
-Params = Any
 
 _SATURATION_THRESHOLD = 0.02
 
@@ -377,8 +377,7 @@ def jacobian_spectrum(
         raise ValueError(f"xs must hold at least one example along axis 0, got shape {xs.shape}")
     if method not in ("auto", "exact", "lanczos"):
         raise ValueError(f"method must be 'auto', 'exact' or 'lanczos', got {method!r}")
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
+    positive_int(num_steps, "num_steps")
     ex_shape = tuple(xs.shape[1:])
     in_dim = int(np.prod(ex_shape, dtype=int))
     ex = jax.ShapeDtypeStruct(ex_shape, xs.dtype)
@@ -411,8 +410,6 @@ class _PerExample:
 def _activation_fn(activation):
     if callable(activation):
         return getattr(activation, "__name__", "custom"), activation
-    from jaxnn.models import get_activation
-
     return activation, get_activation(activation)
 
 
@@ -573,12 +570,7 @@ def signal_propagation(
         raise TypeError(f"batch inputs must be floating point, got {x.dtype}")
     if jacobian not in ("auto", "exact", "lanczos", "none"):
         raise ValueError(f"jacobian must be 'auto', 'exact', 'lanczos' or 'none', got {jacobian!r}")
-    if (
-        isinstance(num_jacobian_examples, bool)
-        or not isinstance(num_jacobian_examples, int)
-        or (num_jacobian_examples < 1)
-    ):
-        raise ValueError(f"num_jacobian_examples must be a positive int, got {num_jacobian_examples!r}")
+    positive_int(num_jacobian_examples, "num_jacobian_examples")
     if not 0.0 < saturation_threshold < 1.0:
         raise ValueError(f"saturation_threshold must be in (0, 1), got {saturation_threshold!r}")
     k_cot, k_jac = jax.random.split(key)

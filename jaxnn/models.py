@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn import activations, initializers
+from jaxnn._util import Array, Initializer, Params, layer_dicts, positive_int
 
 __all__ = [
     "mlp_init",
@@ -35,10 +36,6 @@ __all__ = [
     "get_activation",
     "layers",
 ]
-
-Array = jax.Array
-Initializer = Callable[..., Array]
-Params = Any
 
 
 def get_activation(activation: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
@@ -104,12 +101,6 @@ def _dense_layer(key, fan_in, fan_out, w_init, b_init, dtype):
     return {"w": w_init(kw, (fan_in, fan_out), dtype), "b": b_init(kb, (fan_out,), dtype)}
 
 
-def _dict_order(d: dict) -> list:
-    """``"input"`` first, ``"output"`` last, the other keys sorted (as jax flattens dicts)."""
-    middle = sorted(k for k in d if k not in ("input", "output"))
-    return [k for k in ("input",) if k in d] + middle + [k for k in ("output",) if k in d]
-
-
 def layers(params: Params) -> list[tuple[str, dict]]:
     """All layer dicts (dicts holding a ``"w"`` leaf) in ``params`` as ``(name, layer)`` pairs, in order.
 
@@ -118,20 +109,7 @@ def layers(params: Params) -> list[tuple[str, dict]]:
     rest sorted, so the order does not depend on how the dict was built (jax re-sorts dict keys). Used by
     :mod:`jaxnn.monitor` (the per-layer axis of its statistics follows this order).
     """
-    out: list[tuple[str, dict]] = []
-
-    def walk(node, path):
-        if isinstance(node, dict) and "w" in node:
-            out.append(("/".join(path), node))
-        elif isinstance(node, dict):
-            for k in _dict_order(node):
-                walk(node[k], (*path, str(k)))
-        elif isinstance(node, (list, tuple)):
-            for i, v in enumerate(node):
-                walk(v, (*path, str(i)))
-
-    walk(params, ())
-    return out
+    return layer_dicts(params)
 
 
 # ---------------------------------------------------------------------------------------------------- MLP
@@ -263,8 +241,7 @@ def conv_init(
         ("image_size", image_size),
         ("num_classes", num_classes),
     ):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{nm} must be a positive int, got {v!r}")
+        positive_int(v, nm)
     channels = tuple(channels)
     hidden = tuple(hidden)
     if not channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in channels):
@@ -382,8 +359,7 @@ def resmlp_init(
     ``params["blocks"][i][-1]`` (Fixup zero-initialises it; ZerO sets it to zero / identity).
     """
     for nm, v in (("in_dim", in_dim), ("width", width), ("out_dim", out_dim), ("branch_depth", branch_depth)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{nm} must be a positive int, got {v!r}")
+        positive_int(v, nm)
     if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 0:
         raise ValueError(f"num_blocks must be a non-negative int, got {num_blocks!r}")
     dtype = _check_dtype(dtype)

@@ -20,9 +20,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jaxnn._util import Params
+
 __all__ = ["l1", "l2", "penalty", "mask", "weight_mask", "kind"]
 
-Params = Any
 WEIGHT_KEY = "w"
 BIAS_KEY = "b"
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from jaxnn import activations, initializers, models
+from jaxnn._util import Array, Initializer, Params, check_key, layer_dicts, map_layer_dicts, positive_int
 
 __all__ = [
     "map_layers",
@@ -38,17 +40,7 @@ __all__ = [
     "mup_optimizer",
 ]
 
-Array = jax.Array
-Params = Any
-Initializer = Callable[..., Array]
-
-
 # ------------------------------------------------------------------------------------------- helpers
-
-
-def _dict_order(d: dict) -> list:
-    middle = sorted(k for k in d if k not in ("input", "output"))
-    return [k for k in ("input",) if k in d] + middle + [k for k in ("output",) if k in d]
 
 
 def map_layers(params: Params, fn: Callable[[int, str, dict], dict]) -> Params:
@@ -57,61 +49,16 @@ def map_layers(params: Params, fn: Callable[[int, str, dict], dict]) -> Params:
     ``i`` counts layers in :func:`jaxnn.models.layers` order (``"input"`` first, ``"output"`` last, other dict
     keys sorted, lists in order) and ``name`` is the same ``/``-joined path. Containers keep their type.
     """
-    counter = [0]
-
-    def walk(node, path):
-        if isinstance(node, dict) and "w" in node:
-            i = counter[0]
-            counter[0] += 1
-            return fn(i, "/".join(path), node)
-        if isinstance(node, dict):
-            new = {k: None for k in node}
-            for k in _dict_order(node):
-                new[k] = walk(node[k], (*path, str(k)))
-            return new
-        if isinstance(node, (list, tuple)):
-            return type(node)(walk(v, (*path, str(i))) for i, v in enumerate(node))
-        return node
-
-    return walk(params, ())
+    return map_layer_dicts(params, fn)
 
 
-def _layer_list(params) -> list[tuple[str, dict]]:
-    out = []
-
-    def grab(i, name, layer):
-        out.append((name, layer))
-        return layer
-
-    map_layers(params, grab)
-    if not out:
+def _layer_list(params: Params) -> list[tuple[str, dict]]:
+    """:func:`jaxnn.models.layers`, but a ``ValueError`` for params without layer dicts (a scheme has nothing
+    to initialize). Private: outside this module use ``jaxnn.models.layers``."""
+    found = layer_dicts(params)
+    if not found:
         raise ValueError("params holds no layer dicts with a 'w' leaf")
-    return out
-
-
-def _orthogonal():
-    try:
-        from jaxnn import initializers as _inits
-
-        return _inits.orthogonal()
-    except (ImportError, AttributeError):
-        return jax.nn.initializers.orthogonal()
-
-
-def _he_normal():
-    try:
-        from jaxnn import initializers as _inits
-
-        return _inits.he_normal()
-    except (ImportError, AttributeError):
-        return jax.nn.initializers.he_normal()
-
-
-def _check_key(key):
-    if not isinstance(key, jax.Array) or not (
-        jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or (key.dtype == jnp.uint32 and key.shape == (2,))
-    ):
-        raise TypeError(f"key must be a jax PRNG key, got {type(key).__name__} {getattr(key, 'shape', '')}")
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- LSUV
@@ -154,11 +101,10 @@ def lsuv(
       max_iters: maximum rescalings per layer, >= 1.
       w_init: the starting initializer (default orthogonal).
     """
-    _check_key(key)
+    check_key(key)
     if not (isinstance(tol, (int, float)) and 0.0 < tol < 1.0):
         raise ValueError(f"tol must be a float in (0, 1), got {tol!r}")
-    if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
-        raise ValueError(f"max_iters must be a positive int, got {max_iters!r}")
+    positive_int(max_iters, "max_iters")
     x = batch[0] if isinstance(batch, (tuple, list)) else batch
     x = jnp.asarray(x)
     if x.ndim < 2 or x.shape[0] < 2:
@@ -171,7 +117,7 @@ def lsuv(
             f"apply_fn records {len(acts)} activations but params has {n} layers; lsuv needs one record per "
             "layer in jaxnn.models.layers order"
         )
-    init = w_init if w_init is not None else _orthogonal()
+    init = w_init if w_init is not None else initializers.orthogonal()
     keys = jax.random.split(key, n)
     params = map_layers(params, lambda i, _, layer: {**layer, "w": init(keys[i], layer["w"].shape, layer["w"].dtype)})
 
@@ -228,9 +174,9 @@ def fixup(key: Array, params: Params, *, w_init: Initializer | None = None) -> P
     depth. Fixup's scalar multipliers and biases (its step 3) need model support and are not added here.
     ``key`` draws the non-zero layers (``jax.random.split(key, num_layers)[i]`` for layer ``i``).
     """
-    _check_key(key)
+    check_key(key)
     _check_resmlp(params, "fixup")
-    init = w_init if w_init is not None else _he_normal()
+    init = w_init if w_init is not None else initializers.he_normal()
     L = len(params["blocks"])
     m = len(params["blocks"][0]) if L else 1
     factor = float(L) ** (-1.0 / (2 * m - 2)) if (L and m > 1) else 1.0
@@ -338,11 +284,9 @@ def zero_init(key: Array, params: Params) -> Params:
 
 
 def _gain_sq(activation) -> float:
-    from jaxnn import activations as _acts
-
     if callable(activation):
-        return _acts.numerical_gain(activation) ** 2
-    return _acts.gain(activation) ** 2
+        return activations.numerical_gain(activation) ** 2
+    return activations.gain(activation) ** 2
 
 
 def _check_widths(layer_sizes, base_width):
@@ -351,8 +295,7 @@ def _check_widths(layer_sizes, base_width):
         raise ValueError(
             f"layer_sizes must be (d_in, h_1, ..., d_out) with at least one hidden layer, got {layer_sizes!r}"
         )
-    if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
-        raise ValueError(f"base_width must be a positive int, got {base_width!r}")
+    positive_int(base_width, "base_width")
     return sizes
 
 
@@ -404,10 +347,8 @@ def mup_init(
     dtype=jnp.float32,
 ) -> list[dict[str, Array]]:
     """:func:`jaxnn.models.mlp_init` with :func:`mup_initializers` (zero biases)."""
-    from jaxnn.models import mlp_init
-
     inits = mup_initializers(layer_sizes, base_width=base_width, activation=activation, zero_output=zero_output)
-    return mlp_init(
+    return models.mlp_init(
         key, layer_sizes, w_init=inits, activation=activation if isinstance(activation, str) else "relu", dtype=dtype
     )
 
@@ -419,8 +360,7 @@ def mup_lr_multipliers(params: Params, *, base_width: int) -> Params:
     (``fan_in = w.shape[-2]``), i.e. Adam LR ``proportional to 1/width``, equal to 1 at the base width.
     Leading axes on the leaves (stacked runs) are allowed.
     """
-    if isinstance(base_width, bool) or not isinstance(base_width, int) or base_width < 1:
-        raise ValueError(f"base_width must be a positive int, got {base_width!r}")
+    positive_int(base_width, "base_width")
     if not isinstance(params, (list, tuple)) or not params or not all(isinstance(l, dict) and "w" in l for l in params):
         raise TypeError("params must be a non-empty list of {'w', 'b'} layer dicts (an MLP)")
 

@@ -15,10 +15,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-__all__ = ["FitResult", "train_step", "fit", "minibatch_indices"]
+from jaxnn import monitor as _mon
+from jaxnn._util import Array, Params, positive_int
 
-Array = jax.Array
-Params = Any
+__all__ = ["FitResult", "train_step", "fit", "minibatch_indices"]
 
 
 class FitResult(NamedTuple):
@@ -89,12 +89,6 @@ def _check_data(data, name):
     if x.shape[0] == 0:
         raise ValueError(f"{name} is empty")
     return jnp.asarray(x), jnp.asarray(y)
-
-
-def _pos_int(v, name):
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-    return v
 
 
 def _epoch_permutation(key, epoch, n):
@@ -220,9 +214,9 @@ def fit(
     """
     x_train, y_train = _check_data(train_data, "train_data")
     n = x_train.shape[0]
-    steps = _pos_int(steps, "steps")
-    batch_size = _pos_int(batch_size, "batch_size")
-    eval_every = _pos_int(eval_every, "eval_every")
+    steps = positive_int(steps, "steps")
+    batch_size = positive_int(batch_size, "batch_size")
+    eval_every = positive_int(eval_every, "eval_every")
     if batch_size > n:
         raise ValueError(f"batch_size={batch_size} exceeds the number of training examples {n}")
     for nm, f in (("apply_fn", apply_fn), ("loss_fn", loss_fn)):
@@ -243,8 +237,6 @@ def fit(
         raise ValueError(f"train_loss must be 'full' or 'batch', got {train_loss!r}")
 
     if monitor is not None:
-        from jaxnn import monitor as _mon
-
         if not isinstance(monitor, _mon.Monitor):
             raise TypeError(
                 f"monitor must be a jaxnn.monitor.Monitor (from jaxnn.monitor.monitor(...)), got {monitor!r}"
