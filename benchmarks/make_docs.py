@@ -240,7 +240,7 @@ def block_presets_overview() -> str:
             [
                 f"[`{name}`](#{name})",
                 c["description"],
-                f"{len(compared)} × {c['seeds']} seeds",
+                f"{len(compared)} {'losses' if c['compare'] == 'losses' else 'schemes'} × {c['seeds']} seeds",
                 Preset(name).target_text() + f" in {c['steps']} steps",
             ]
         )
@@ -468,12 +468,15 @@ def block_depth_sweep() -> str:
     return "\n".join([f"Depth {depth}, width {width}:", "", *_table(head, out)])
 
 
-def block_verdicts(activation: str = "relu", depth: int = 32) -> str:
-    rows = _csv_rows(RESULTS / "signal_propagation" / "depth_sweep.csv")
-    width = min(r["width"] for r in rows)
-    sel = [r for r in rows if r["activation"] == activation and r["width"] == width and r["depth"] == depth]
+def block_verdicts(activation: str = "relu") -> str:
+    rows = [r for r in _csv_rows(RESULTS / "signal_propagation" / "depth_sweep.csv") if r["activation"] == activation]
+    depth = max(r["depth"] for r in rows)
+    width = max(r["width"] for r in rows)
+    sel = [r for r in rows if r["width"] == width and r["depth"] == depth]
     pad = max(len(r["scheme"]) for r in sel) + 1
-    return "\n".join(["```", *(f"{r['scheme'] + ':':{pad}} {r['verdict']}" for r in sel), "```"])
+    lines = [f"A {depth}-layer {activation} MLP of width {width} at initialization, `diagnostics.verdict` per scheme:"]
+    lines += ["", "```", *(f"{r['scheme'] + ':':{pad}} {r['verdict']}" for r in sel), "```"]
+    return "\n".join(lines)
 
 
 def _signed(v) -> str:
