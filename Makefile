@@ -29,3 +29,8 @@ bench: $(VENV)/.bench-installed
 
 clean:
 	rm -rf $(VENV) results .pytest_cache
+
+# Rewrite the generated blocks of README.md and docs/*.md from the committed results in benchmarks/results/.
+.PHONY: docs
+docs:
+	$(PYTHON) benchmarks/make_docs.py
