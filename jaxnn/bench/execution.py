@@ -50,8 +50,8 @@ def default_chunk_size(n_runs: int, devices: Sequence | None = None) -> int:
 
 def default_workers(devices: Sequence | None = None) -> int:
     """Concurrent calls of the compiled program: on CPU ``cores // n_devices`` (at least 1) -- XLA:CPU runs one
-    small-matmul program on about one core and releases the GIL, so two threads on two cores gave ~2x on an idle
-    machine (``benchmarks/throughput.py``); on GPU/TPU, and with several hosts (every process must issue the same
+    small-matmul program on about one core and releases the GIL, so threads on separate cores run calls side by
+    side (measured in ``docs/performance.md``); on GPU/TPU, and with several hosts (every process must issue the same
     calls in the same order), 1."""
     devices = list(devices) if devices is not None else jax.devices()
     if jax.process_count() > 1 or devices[0].platform != "cpu":
