@@ -15,9 +15,11 @@ from jaxnn import (
     models,
     monitor,
     regularizers,
+    rules,
     schemes,
     train,
 )
+from jaxnn._reinit import reinit
 
 __version__ = "0.1.0"
 
@@ -31,6 +33,8 @@ __all__ = [
     "models",
     "monitor",
     "regularizers",
+    "reinit",
+    "rules",
     "schemes",
     "train",
 ]

@@ -14,7 +14,7 @@ Haiku calls an initializer as ``init(shape, dtype)`` inside ``hk.transform`` and
 
 Haiku stores dense weights as ``(in, out)`` and convolutions as HWIO, the jax layout jaxnn's initializers expect,
 so the fans are right with no axis arguments. To re-initialize an existing Haiku ``params`` dict instead, use
-``jaxnn.reinit.reinit(key, params, rules)`` (paths such as ``mlp/~/linear_0/w``). Flax takes jaxnn initializers
+``jaxnn.reinit(key, params, rules)`` (paths such as ``mlp/~/linear_0/w``). Flax takes jaxnn initializers
 directly (``nn.Dense(512, kernel_init=I.he_normal())``).
 
 Haiku itself is imported only when the initializer is called.

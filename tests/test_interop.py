@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from jaxnn import initializers as I
-from jaxnn import models
-from jaxnn.reinit import reinit, standard
+from jaxnn import models, reinit
+from jaxnn.rules import standard
 
 KEY = jax.random.key(0)
 D_IN, D_OUT = 784, 100  # dense (in, out)

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from jaxnn import initializers as I
-from jaxnn import models
-from jaxnn.reinit import _glob_regex, biases, embeddings, kernels, reinit, scales, standard, with_layout
+from jaxnn import models, reinit
+from jaxnn._reinit import _glob_regex
+from jaxnn.rules import biases, embeddings, kernels, scales, standard, with_layout
 
 KEY = jax.random.key(0)
 
@@ -268,10 +269,6 @@ def test_single_role_rule_sets():
     for make in (kernels, biases, embeddings, scales):
         with pytest.raises(TypeError, match="init must be an initializer"):
             make(3)
-
-
-def test_rule_sets_are_reachable_from_the_function():
-    assert reinit.standard is standard and reinit.kernels is kernels and reinit.with_layout is with_layout
 
 
 # ---------------------------------------------------------------------------------------------- errors

@@ -454,11 +454,3 @@ def standard(
         return None
 
     return rule
-
-
-# ``jaxnn.reinit.standard(...)`` etc. also work when ``jaxnn.reinit`` is the function (the package exports it).
-for _f in (standard, kernels, biases, embeddings, scales, with_layout):
-    setattr(reinit, _f.__name__, _f)
-reinit.LAYOUTS = LAYOUTS
-reinit.reinit = reinit
-del _f
