@@ -24,8 +24,8 @@ PyTorch-style ``fc.weight`` loaded into a dict -> ``fc.weight``     torch: ``(ou
 initializer leaves the matched leaves alone), a callable ``(path, leaf) -> initializer | None``, or a list of these
 tried in order. A pattern without ``/`` matches the leaf's own name (the last path component); a pattern with ``/``
 matches the whole path; ``*`` matches within one component, ``**`` across components (``**/`` also matches no
-component), ``?`` one character. Ready rule sets: :func:`standard`, :func:`kernels`, :func:`biases`,
-:func:`embeddings`, :func:`scales`.
+component), ``?`` one character. Ready rule sets (:mod:`jaxnn.rules`): :func:`standard`, :func:`kernels`,
+:func:`biases`, :func:`embeddings`, :func:`scales`.
 
 **Layout** (``layout=``): ``"jax"`` draws each leaf at its own shape. ``"torch"`` draws a weight stored as
 ``(out, in, *kernel)`` at ``(*kernel, in, out)`` with the same initializer and transposes it back, so every
@@ -40,8 +40,8 @@ changes the other layers' draws, and the same path draws the same values in any 
 Pure and jit-able (``key`` may be traced; vmap over keys works). Structure, dtypes and (outside jit) shardings are
 preserved. Examples::
 
-    from jaxnn import initializers as I
-    from jaxnn.reinit import reinit, standard
+    from jaxnn import initializers as I, reinit
+    from jaxnn.rules import standard
 
     params = reinit(key, params, standard(I.he_normal()))                          # jaxnn, Flax linen, Haiku
     params = reinit(key, params, {"params/Dense_2/kernel": I.zeros, "kernel": I.glorot_uniform()})
