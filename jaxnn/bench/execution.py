@@ -1,5 +1,15 @@
 """How a sweep's runs are executed: chunks of runs per compiled-program call, sharded over devices, called from
-worker threads, bounded by a memory cap. None of it changes a result, only the speed.
+worker threads, bounded by a memory cap.
+
+**What can change the numbers**: a run's result depends only on its inputs and on the compiled program that
+trains it, and that program depends on the *runs per device per call* (one run is traced without ``vmap``, wider
+calls with ``vmap``, so XLA orders float operations differently: ~1e-7 relative per step, amplified by training,
+~1e-4 on eval losses after 300 steps and more for unstable schemes), the platform and device kind, the number of
+devices of the mesh and the jax/jaxlib versions. ``chunk_size`` and ``devices`` decide the runs per device per
+call; ``workers`` and ``memory_cap`` only when the memory cap halves the chunk. These effective settings are
+:func:`numerics` and are recorded with every stored chunk: a resumed phase recomputes chunks computed with
+other ones (with a warning), so a results directory never mixes them. Everything else (threads, the order of
+calls, which chunk a run is in, padding) changes nothing.
 
 **Execution strategy** (``chunk_size``): how many runs one call of the program trains side by side. On the
 2-core CPUs we measured, wide ``vmap`` was *slower* than running runs one after another through the compiled
@@ -34,7 +44,15 @@ from jax.sharding import PartitionSpec as P
 from jaxnn._util import positive_int
 from jaxnn.bench.program import Program, _compile, program_bytes
 
-__all__ = ["Execution", "default_chunk_size", "default_workers", "default_memory_cap", "compile_program", "run_program"]
+__all__ = [
+    "Execution",
+    "default_chunk_size",
+    "default_workers",
+    "default_memory_cap",
+    "compile_program",
+    "numerics",
+    "run_program",
+]
 
 
 def default_chunk_size(n_runs: int, devices: Sequence | None = None) -> int:
@@ -137,6 +155,22 @@ def _fit_chunk(program, params, chunk_size, n_dev, run_sh, train_g, eval_g, memo
         chunk_size = n_dev * max(1, chunk_size // n_dev // 2)
 
 
+def numerics(devices: Sequence, chunk_size: int) -> dict:
+    """The execution settings that can change a run's numbers: platform, device kind, number of devices, runs
+    per device per program call, jax and jaxlib versions (see the module docstring)."""
+    import jaxlib
+
+    devices = list(devices)
+    return {
+        "platform": devices[0].platform,
+        "device_kind": getattr(devices[0], "device_kind", ""),
+        "devices": len(devices),
+        "runs_per_device_call": int(chunk_size) // len(devices),
+        "jax": jax.__version__,
+        "jaxlib": getattr(jaxlib, "__version__", "?"),
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class Execution:
     """How a sweep's runs are executed; never what they compute (see the module docstring).
@@ -206,8 +240,9 @@ def run_program(
     chunk padded with copies of its first run, whose results are dropped). Each chunk is one call of the
     compiled program with its run axis sharded over ``devices`` (default: all devices). ``workers`` calls run
     concurrently from a thread pool (default :func:`default_workers`: on CPU one per core not already driven by a
-    device, else 1); results are recorded, saved and reported in run order on the calling thread, so neither
-    ``chunk_size`` nor ``workers`` changes any result.
+    device, else 1); results are recorded, saved and reported in run order on the calling thread, so
+    ``workers`` changes no result; the runs per device per call (``chunk_size / len(devices)``) can (see the
+    module docstring), and are recorded with each stored chunk (:func:`numerics`).
 
     ``memory_cap`` (bytes per device; default :func:`default_memory_cap`, half of the device's memory) bounds
     the chunk: the program is compiled ahead of time for the chunk size and, while XLA's memory analysis of one
@@ -217,9 +252,10 @@ def run_program(
     results, and the runtime itself, come on top (on CPU both live in the same RAM).
 
     ``store`` (a :class:`jaxnn.bench.results.ChunkStore`) makes it resumable: finished runs of ``phase`` are loaded
-    instead of recomputed, and each finished chunk is saved atomically before the next starts. ``progress`` is
-    a tqdm-like object (``update(n)``, ``set_postfix_str``) advanced by runs; ``on_chunk(phase, run_index)`` is
-    called after each chunk is saved (a hook for tests and logging).
+    instead of recomputed (chunks computed with other :func:`numerics` are rejected and recomputed), and each
+    finished chunk is saved atomically before the next starts. ``progress`` is a tqdm-like object
+    (``update(n)``, ``set_postfix_str``) advanced by runs; ``on_chunk(phase, run_index)`` is called after each
+    chunk is saved (a hook for tests and logging).
 
     Returns a dict of host arrays with leading axis ``R``: ``train_loss``, ``eval_loss``, ``eval_metric``
     ``(R, n_eval)``, ``diverged_step`` ``(R,)``, ``grad_norm0`` ``(R, n_layers)`` and ``step`` ``(R, n_eval)``.
@@ -237,12 +273,22 @@ def run_program(
     devices, chunk_size, workers, memory_cap = execution.resolve(n_runs)
     n_dev = len(devices)
 
-    done = store.load(phase) if store is not None else {}
-    done = {r: v for r, v in done.items() if r < n_runs}
-    if progress is not None and done:
-        progress.update(len(done))
-    remaining = [r for r in range(n_runs) if r not in done]
-    if remaining:
+    # What decides the numbers (numerics) is known for sure only after the memory-cap fit, which needs the
+    # parameters' shapes; chunks saved under the same request (which fixes the fit) are accepted without it.
+    request = {**numerics(devices, chunk_size), "chunk_size": chunk_size, "workers": workers, "memory_cap": memory_cap}
+    chunks = store.chunks(phase) if store is not None else []
+    chunks = [c for c in chunks if c[1].max() < n_runs and c[1].min() >= 0]
+
+    def merge(accept):
+        out = {}
+        for _, idx, arrays, ex in chunks:
+            if accept(ex):
+                for i, r in enumerate(idx):
+                    out[int(r)] = {k: v[i] for k, v in arrays.items()}
+        return out
+
+    done = merge(lambda ex: ex.get("request") == request)
+    if len(done) < n_runs:
         run_sh, train_g, eval_g = _placement(devices, train_data, eval_data)
         if callable(params):  # built lazily: a fully resumed phase never builds its initial parameters
             params = params()
@@ -250,9 +296,6 @@ def run_program(
         if any(np.shape(leaf)[0] != n_runs for leaf in leaves):
             raise ValueError(f"params need a leading run axis of {n_runs}, got {[np.shape(l)[0] for l in leaves][:3]}")
         host_params = jax.tree_util.tree_map(np.asarray, params)
-        t_first, n_first = None, 0  # rate measured after the first chunk
-        n_new = 0
-
         chunk_size, compiled = _fit_chunk(
             program,
             host_params,
@@ -263,8 +306,22 @@ def run_program(
             eval_g,
             memory_cap,
             workers=workers,
-            n_runs=len(remaining),
+            n_runs=n_runs,  # all the phase's runs, not the missing ones: a resume fits the same chunk
         )
+        current = numerics(devices, chunk_size)
+        for path, _, _, ex in chunks:
+            if ex.get("numerics") != current and jax.process_index() == 0:
+                was = ex.get("numerics") or {}
+                diff = ", ".join(f"{k} {was.get(k)!r} (now {v!r})" for k, v in current.items() if was.get(k) != v)
+                store.reject(path, f"was computed with other execution settings that can change numbers: {diff}")
+        done = merge(lambda ex: ex.get("numerics") == current)
+    tag = {"numerics": numerics(devices, chunk_size), "request": request}
+    if progress is not None and done:
+        progress.update(len(done))
+    remaining = [r for r in range(n_runs) if r not in done]
+    if remaining:
+        t_first, n_first = None, 0  # rate measured after the first chunk
+        n_new = 0
 
         def call(idx):  # any thread: one call of the compiled program (XLA releases the GIL while it runs)
             padded = np.concatenate([idx, np.full(chunk_size - idx.size, idx[0])])
@@ -275,7 +332,7 @@ def run_program(
         def record(idx, out):  # main thread only, in run order: store, results, progress, hook
             nonlocal t_first, n_first, n_new
             if store is not None and jax.process_index() == 0:
-                store.save(phase, idx, out)
+                store.save(phase, idx, out, execution=tag)
             for i, r in enumerate(idx):
                 done[int(r)] = {k: v[i] for k, v in out.items()}
             n_new += idx.size

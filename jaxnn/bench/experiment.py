@@ -129,6 +129,16 @@ def build(config: Config) -> Experiment:
     metric = metrics.for_task(info.task)
     metric_name = {"multiclass": "accuracy", "binary": "binary_accuracy", "regression": "r2"}[info.task]
     validation = datasets.validation_split(ds, 0.2, seed=config.seed) if len(config.learning_rates) > 1 else None
+    n_train = int(ds.x_train.shape[0])
+    if config.batch_size > n_train:
+        raise ValueError(f"batch_size={config.batch_size} exceeds the {n_train} training examples of {config.dataset}")
+    if validation is not None and config.batch_size > int(validation.x_train.shape[0]):
+        raise ValueError(
+            f"batch_size={config.batch_size} exceeds the {int(validation.x_train.shape[0])} examples the "
+            "learning-rate tuning trains on (80% of the training set)"
+        )
+    opt = specs.optimizer(config.optimizer)
+    _probe(config, scheme_list, loss_fns, opt, ds)
     n_layers = len(fan_ins)
     return Experiment(
         config=config,
@@ -139,10 +149,32 @@ def build(config: Config) -> Experiment:
         losses=loss_fns,
         metric=metric,
         metric_name=metric_name,
-        optimizer=specs.optimizer(config.optimizer),
+        optimizer=opt,
         schemes=scheme_list,
         layer_names=[f"layer {i + 1}" for i in range(n_layers)],
     )
+
+
+def _probe(config: Config, scheme_list, loss_fns, opt, ds) -> None:
+    r"""Use every spec once on tiny inputs (traced with ``jax.eval_shape``, nothing computed), so arguments that
+    only fail when used are refused before anything is written, as one-line ``ValueError``\ s naming the spec."""
+    key = jax.random.PRNGKey(0)
+    for s in scheme_list:
+        for init in (s.w_init, *(s.b_init if isinstance(s.b_init, (list, tuple)) else (s.b_init,))):
+            if not isinstance(init, (list, tuple)):
+                specs.probe("scheme", s.name, lambda k, f=init: f(k, (4, 3), jnp.float32), key)
+    y = jnp.asarray(ds.y_train[:2])
+    pred = jnp.zeros((2, int(ds.info.output_dim)), jnp.float32)  # what apply_fn returns for 2 examples
+    for spec, fn in loss_fns.items():
+        specs.probe("loss", spec, fn, pred, y)
+    w = {"w": jnp.zeros((3, 2), jnp.float32), "b": jnp.zeros((2,), jnp.float32)}
+
+    def step(p):
+        o = opt(jnp.float32(config.learning_rates[0]))
+        updates, _ = o.update(p, o.init(p), p)
+        return updates
+
+    specs.probe("optimizer", config.optimizer, step, w)
 
 
 @dataclasses.dataclass(frozen=True)

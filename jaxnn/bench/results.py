@@ -2,8 +2,10 @@
 
 Layout of a results directory (written by :mod:`jaxnn.bench.cli`)::
 
+    .lock               the exclusive lock of the run writing here (``flock``; pid, host and command inside)
     config.json         everything needed to rerun (the resolved preset + overrides), plus versions and machine
-    chunks/<phase>_<first-run>.npz   per-run arrays of one finished chunk (written atomically; what resume reads)
+    chunks/<phase>_<first-run>.npz   per-run arrays of one finished chunk (written atomically; what resume reads),
+                        with a fingerprint of the configuration, of the execution and of its own content
     runs.npz            all per-run arrays, stacked (schemes x seeds x ...), plus names, steps and learning rates
     summary.csv         one row per scheme: medians, bootstrap CIs, censoring, p-values, rank
     summary.md          the same as a ranked Markdown table
@@ -13,17 +15,31 @@ Every file is written to a temporary name in the same directory and moved into p
 a killed process leaves either the old file or the new one, never half of one. A run restarted with the same
 configuration loads the finished chunks and computes only the missing runs; a different configuration in the
 same directory is refused (:class:`ConfigMismatchError`) unless ``overwrite=True``.
+
+Trust: one run at a time holds the directory (:func:`lock_dir`; a second run is refused naming the holder, a
+lock left by a killed process is released by the OS). ``overwrite`` moves the old results aside (``.replaced/``)
+and deletes them only once the new run has saved its first chunk (:func:`discard_replaced`); a run that fails
+before that puts them back (:func:`restore_replaced`). Every chunk is checked on load (:meth:`ChunkStore.chunks`):
+a damaged one (unreadable, missing arrays, inconsistent shapes, edited values: its content hash), one of another
+configuration or computed with other numerics-relevant execution settings is named in a one-line warning,
+moved aside (``*.rejected``) and recomputed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import io
 import json
 import os
 import platform
 import shutil
+import socket
+import sys
 import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +47,13 @@ import numpy as np
 
 __all__ = [
     "ConfigMismatchError",
+    "DirectoryLockedError",
+    "check_out_path",
+    "lock_dir",
+    "config_fingerprint",
+    "content_hash",
+    "restore_replaced",
+    "discard_replaced",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_savez",
@@ -49,6 +72,80 @@ def _umask() -> int:
 
 class ConfigMismatchError(ValueError):
     """The results directory holds results of a different configuration."""
+
+
+class DirectoryLockedError(ValueError):
+    """Another run holds the results directory."""
+
+
+def _warn(msg: str) -> None:
+    print(f"jaxnn-bench: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def check_out_path(root) -> Path:
+    """``root`` as a Path if a results directory can be created (or used) there; else a one-line ``ValueError``.
+
+    Creates nothing: checks that ``root`` is a directory or does not exist, that its nearest existing ancestor
+    is a directory, and that it is writable.
+    """
+    root = Path(root)
+    if root.exists():
+        if not root.is_dir():
+            raise ValueError(f"--out {root} is not a directory")
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise ValueError(f"--out {root} is not writable")
+        return root
+    parent = root.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        if parent.is_symlink() or os.path.lexists(parent):
+            raise ValueError(f"--out {root}: {parent} is a broken link")
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"--out {root}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK) or str(parent.resolve()).split(os.sep)[1:2] in (["proc"], ["sys"]):
+        raise ValueError(f"--out {root}: cannot create a directory in {parent}")
+    return root
+
+
+@contextlib.contextmanager
+def lock_dir(root, command: str | None = None) -> Iterator[Path]:
+    """Hold ``root/.lock`` exclusively (``flock``) for the ``with`` block; ``root`` is created if needed.
+
+    The lock file records the holder (pid, host, command, start time). A second run is refused with
+    :class:`DirectoryLockedError` naming it; the OS releases the lock of a process that dies (even by SIGKILL),
+    so a lock left behind is taken over by the next run.
+    """
+    import fcntl
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            try:
+                holder = json.loads(path.read_text() or "{}")
+                who = f"pid {holder['pid']} on {holder['host']} since {holder['started']} ({holder['command']})"
+            except (OSError, ValueError, KeyError, TypeError):
+                who = "another process"
+            raise DirectoryLockedError(
+                f"{root} is in use by {who}; wait for it to finish or use another --out"
+            ) from None
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": command or " ".join(sys.argv),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        yield root
+    finally:
+        os.close(fd)  # releases the flock
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
@@ -80,44 +177,132 @@ def atomic_savez(path, **arrays) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_fingerprint(config: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``config`` (what ``config.json`` records under ``"config"``)."""
+    return hashlib.sha256(_canonical(json.loads(_canonical(config))).encode()).hexdigest()
+
+
+def content_hash(arrays: Mapping[str, Any]) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of ``arrays`` (sorted by name)."""
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+_META = "__fingerprint__"
+
+
 class ChunkStore:
     """Per-chunk storage of finished runs under ``root/chunks``.
 
     A chunk file ``<phase>_<first run index>.npz`` holds ``run_index`` (the indices of the runs in it, along
-    the phase's run axis) and one array per output with the same leading axis. :meth:`load` merges every chunk
-    file of a phase into ``{run_index: {name: array}}``, so resuming does not depend on the chunk size used
-    before. Phase names may contain ``/`` (mapped to ``__`` in file names).
+    the phase's run axis), one array per output with the same leading axis, and ``__fingerprint__``: a JSON
+    string with the ``config`` fingerprint given to the store (:func:`config_fingerprint`), the phase, the
+    ``execution`` settings that decide the numbers (see :func:`jaxnn.bench.execution.run_program`) and the
+    :func:`content_hash` of the other arrays. :meth:`chunks` checks all of it; a chunk that fails is named in
+    a one-line warning on stderr (``warn``) and moved aside to ``<name>.rejected`` so its runs are recomputed.
+    :meth:`load` merges the valid chunks of a phase into ``{run_index: {name: array}}``, so resuming does not
+    depend on how the runs were cut into chunks before. Phase names may contain ``/`` (mapped to ``__``).
     """
 
-    def __init__(self, root):
+    def __init__(self, root, fingerprint: str = "", warn: Callable[[str], None] | None = None):
         self.root = Path(root)
         self.dir = self.root / "chunks"
+        self.fingerprint = fingerprint
+        self.warn = _warn if warn is None else warn
+        self.rejected: list[Path] = []
 
     def _prefix(self, phase: str) -> str:
         if not phase or any(c in phase for c in '\\:*?"<>| ') or "__" in phase:
             raise ValueError(f"bad phase name {phase!r}")
         return phase.replace("/", "__") + "_"
 
-    def save(self, phase: str, run_index, arrays: Mapping[str, Any]) -> Path:
+    def save(self, phase: str, run_index, arrays: Mapping[str, Any], execution: Mapping | None = None) -> Path:
         run_index = np.asarray(run_index, dtype=np.int64)
         for k, v in arrays.items():
+            if k in ("run_index", _META):
+                raise ValueError(f"array name {k!r} is reserved")
             if np.shape(v)[:1] != run_index.shape:
                 raise ValueError(f"array {k!r} has leading shape {np.shape(v)[:1]}, expected {run_index.shape}")
+        arrays = {"run_index": run_index, **{k: np.asarray(v) for k, v in arrays.items()}}
+        meta = {
+            "config": self.fingerprint,
+            "phase": phase,
+            "execution": json.loads(_canonical(dict(execution or {}))),
+            "content": content_hash(arrays),
+        }
         path = self.dir / f"{self._prefix(phase)}{int(run_index[0]):06d}.npz"
-        atomic_savez(path, run_index=run_index, **arrays)
+        atomic_savez(path, **arrays, **{_META: np.asarray(_canonical(meta))})
         return path
 
-    def load(self, phase: str) -> dict[int, dict[str, np.ndarray]]:
-        out: dict[int, dict[str, np.ndarray]] = {}
+    def reject(self, path: Path, reason: str) -> None:
+        """Warn that chunk ``path`` is not used (``reason``) and move it aside to ``<name>.rejected``."""
+        self.warn(f"chunk {path} {reason}; moved aside to {path.name}.rejected, its runs are recomputed")
+        self.rejected.append(path)
+        try:
+            os.replace(path, path.with_name(path.name + ".rejected"))
+        except OSError:
+            pass
+
+    def _read(self, path: Path, phase: str):
+        """``(run_index, arrays, execution)`` of a valid chunk, else the reason it is not valid (a str)."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except Exception as e:  # truncated, junk, not a zip, pickled objects, ...
+            return f"is unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        if _META not in data or "run_index" not in data:
+            return "has no fingerprint (written by another version or by hand)"
+        try:
+            meta = json.loads(str(data.pop(_META)))
+            cfg, ph, execution, content = meta["config"], meta["phase"], meta["execution"], meta["content"]
+        except (ValueError, KeyError, TypeError):
+            return "has an unreadable fingerprint"
+        if cfg != self.fingerprint or ph != phase:
+            return "belongs to another configuration"
+        if content != content_hash(data):
+            return "was modified after it was written (its content hash does not match)"
+        idx = data.pop("run_index")
+        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu":
+            return f"has a bad run_index of shape {idx.shape}"
+        if not data or any(v.shape[:1] != idx.shape for v in data.values()):
+            return "has arrays of inconsistent shapes"
+        return idx, data, execution
+
+    def chunks(self, phase: str) -> list[tuple[Path, np.ndarray, dict[str, np.ndarray], dict]]:
+        """The valid chunks of ``phase`` as ``(path, run_index, arrays, execution)``; invalid ones are rejected."""
+        out = []
         if not self.dir.is_dir():
             return out
         prefix = self._prefix(phase)
+        shapes = None
         for path in sorted(self.dir.glob(f"{prefix}*.npz")):
             if not path.name[len(prefix) : -4].isdigit():
                 continue
-            with np.load(path) as z:
-                idx = z["run_index"]
-                arrays = {k: z[k] for k in z.files if k != "run_index"}
+            got = self._read(path, phase)
+            if isinstance(got, str):
+                self.reject(path, got)
+                continue
+            idx, arrays, execution = got
+            sig = {k: (v.dtype.str, v.shape[1:]) for k, v in arrays.items()}
+            if shapes is None:
+                shapes = sig
+            elif sig != shapes:
+                self.reject(path, "has arrays of other names or shapes than the phase's other chunks")
+                continue
+            out.append((path, idx, arrays, execution))
+        return out
+
+    def load(self, phase: str) -> dict[int, dict[str, np.ndarray]]:
+        out: dict[int, dict[str, np.ndarray]] = {}
+        for _, idx, arrays, _ in self.chunks(phase):
             for i, r in enumerate(idx):
                 out[int(r)] = {k: v[i] for k, v in arrays.items()}
         return out
@@ -152,10 +337,6 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def _canonical(obj) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
 def _diff(old: Mapping, new: Mapping, prefix="") -> list[str]:
     lines = []
     for k in sorted(set(old) | set(new)):
@@ -168,42 +349,94 @@ def _diff(old: Mapping, new: Mapping, prefix="") -> list[str]:
 
 
 _OUTPUTS = ("runs.npz", "summary.csv", "summary.md")
+_REPLACED = ".replaced"
+
+
+def _results_files(root: Path) -> list[Path]:
+    """What a results directory holds besides its lock: config, chunks, outputs, plots."""
+    names = ["config.json", "chunks", *_OUTPUTS]
+    return [root / n for n in names if os.path.lexists(root / n)] + sorted(root.glob("*.png"))
+
+
+def restore_replaced(root) -> bool:
+    """Undo an ``overwrite`` that never saved a chunk: put the results in ``root/.replaced`` back. True if done."""
+    root = Path(root)
+    old = root / _REPLACED
+    if not old.is_dir():
+        return False
+    for path in _results_files(root):
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    for path in old.iterdir():
+        os.replace(path, root / path.name)
+    old.rmdir()
+    return True
+
+
+def discard_replaced(root) -> None:
+    """Delete the results an ``overwrite`` moved aside (once the new run has saved a chunk)."""
+    shutil.rmtree(Path(root) / _REPLACED, ignore_errors=True)
+
+
+def _old_config(cfg_path: Path):
+    """The ``"config"`` mapping of an existing config.json, or the reason it is not one (a str)."""
+    try:
+        doc = json.loads(cfg_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    if not isinstance(doc, dict) or "config" not in doc:
+        return "no 'config' entry"
+    if not isinstance(doc["config"], dict):
+        return f"'config' is {type(doc['config']).__name__}, not a mapping"
+    return doc["config"]
 
 
 def prepare_dir(root, config: Mapping[str, Any], *, overwrite: bool = False, extra: Mapping | None = None) -> Path:
     """Make ``root`` ready for ``config``: create it, or check that it holds the same configuration.
 
-    ``config`` is the JSON-able experiment definition (what decides the results). If ``root/config.json``
-    exists with a different ``config``, raise :class:`ConfigMismatchError` listing the differences, unless
-    ``overwrite`` -- then the old chunks, outputs and plots are deleted first. Writes ``config.json`` as
+    Call it while holding :func:`lock_dir`. ``config`` is the JSON-able experiment definition (what decides
+    the results). If ``root/config.json`` exists with a different ``config`` (or is not a results config),
+    raise :class:`ConfigMismatchError` listing the differences, unless ``overwrite`` -- then the old config,
+    chunks, outputs and plots are moved aside to ``root/.replaced`` (deleted by :func:`discard_replaced` once
+    the new run has saved its first chunk, put back by :func:`restore_replaced` if it fails before). Results
+    moved aside by an earlier overwrite that never saved a chunk are put back first. Writes ``config.json`` as
     ``{"config": config, "environment": environment(), **extra}``.
     """
     root = Path(root)
     cfg_path = root / "config.json"
     config = json.loads(_canonical(config))  # normalize tuples -> lists etc.
+    if (root / _REPLACED).is_dir():
+        if (root / "chunks").is_dir() and any((root / "chunks").glob("*.npz")):
+            discard_replaced(root)  # the overwriting run had started cleanly
+        else:
+            restore_replaced(root)
+    replace = False
     if cfg_path.exists():
-        try:
-            old = json.loads(cfg_path.read_text())["config"]
-        except (ValueError, KeyError) as e:
+        old = _old_config(cfg_path)
+        if isinstance(old, str):
             if not overwrite:
                 raise ConfigMismatchError(
-                    f"{cfg_path} is not a jaxnn results config ({e}); pass --overwrite to replace it"
-                ) from e
-            old = None
-        if old is not None and _canonical(old) != _canonical(config):
-            if not overwrite:
-                diff = "\n".join(_diff(old, config))
-                raise ConfigMismatchError(
-                    f"{root} holds results of a different configuration:\n{diff}\n"
-                    "Use another --out directory, or pass --overwrite to delete those results."
+                    f"{cfg_path} is not a jaxnn results config ({old}); pass --overwrite to replace it"
                 )
-            old = None
-        if old is None:  # overwrite
-            shutil.rmtree(root / "chunks", ignore_errors=True)
-            for name in _OUTPUTS:
-                (root / name).unlink(missing_ok=True)
-            for png in root.glob("*.png"):
-                png.unlink()
+            replace = True
+        elif _canonical(old) != _canonical(config):
+            if not overwrite:
+                diff = " ".join(line.strip() + ";" for line in _diff(old, config)).rstrip(";")
+                raise ConfigMismatchError(
+                    f"{root} holds results of a different configuration ({diff}); "
+                    "use another --out directory, or pass --overwrite to replace those results"
+                )
+            replace = True
+    elif any(_results_files(root)):
+        if not overwrite:
+            raise ConfigMismatchError(
+                f"{root} holds results files but no config.json; pass --overwrite to replace them"
+            )
+        replace = True
+    if replace:
+        aside = root / _REPLACED
+        aside.mkdir()
+        for path in _results_files(root):
+            os.replace(path, aside / path.name)
     root.mkdir(parents=True, exist_ok=True)
     doc = {"config": config, "environment": environment(), **dict(extra or {})}
     atomic_write_text(cfg_path, json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")

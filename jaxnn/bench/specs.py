@@ -39,7 +39,18 @@ from jaxnn import initializers, losses, schemes
 from jaxnn._util import positive_int
 from jaxnn.bench.scheme import Scheme
 
-__all__ = ["split_specs", "parse_spec", "scheme", "loss", "optimizer", "Bound", "bind", "fn_name", "NAMED_SCHEMES"]
+__all__ = [
+    "split_specs",
+    "parse_spec",
+    "scheme",
+    "loss",
+    "optimizer",
+    "Bound",
+    "bind",
+    "fn_name",
+    "probe",
+    "NAMED_SCHEMES",
+]
 
 NAMED_SCHEMES = {"lsuv": ("mlp", "resmlp", "conv"), "fixup": ("resmlp",), "zero": ("mlp", "resmlp")}
 
@@ -87,16 +98,38 @@ def parse_spec(spec: str, what: str = "spec") -> tuple[str, tuple, dict]:
     raise ValueError(f"cannot parse {what} {spec!r}: expected 'name' or 'name(arg, key=value)'")
 
 
-def initializer(spec: str):
+def _reason(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def probe(what: str, spec: str, fn: Callable, *args) -> None:
+    """Trace ``fn(*args)`` once (``jax.eval_shape``: no computation); any failure becomes a one-line
+    ``ValueError`` naming ``what`` and ``spec`` -- so arguments that are accepted when a spec is resolved but
+    fail when it is used (wrong keyword, wrong type) are refused before a benchmark starts."""
+    try:
+        jax.eval_shape(fn, *args)
+    except Exception as e:  # whatever it raises, the user needs the spec named
+        raise ValueError(f"{what} {spec!r} fails on a tiny input: {_reason(e)}") from e
+
+
+def initializer(spec: str, scheme: str | None = None):
+    """The initializer of ``spec`` (part of the scheme spec ``scheme``); bad names and arguments raise a
+    one-line ``ValueError`` naming both."""
+    scheme = spec if scheme is None else scheme
+    where = f"scheme {scheme!r}" if scheme == spec else f"initializer {spec!r} of scheme {scheme!r}"
     name, args, kwargs = parse_spec(spec, "initializer")
     try:
         factory = initializers.get(name)
     except ValueError as e:
         raise ValueError(
-            f"unknown initializer in scheme {spec!r}; valid names: "
+            f"unknown initializer in {where}; valid names: "
             f"{', '.join(initializers.names())}; named schemes: {', '.join(NAMED_SCHEMES)}"
         ) from e
-    return factory(*args, **kwargs)
+    try:
+        return factory(*args, **kwargs)
+    except (TypeError, ValueError, ArithmeticError) as e:
+        raise ValueError(f"{where}: {_reason(e)}") from e
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -157,7 +190,7 @@ def scheme(spec: str, fan_ins: Sequence[int], *, model: str = "mlp", apply_fn: C
         if len(parts) != 1:
             raise ValueError(f"scheme {spec!r}: the named scheme {name!r} sets the biases itself; drop the /BIAS part")
         return _named_scheme(spec, name, args, kwargs, model=model, apply_fn=apply_fn, batch=batch)
-    w = initializer(parts[0])
+    w = initializer(parts[0], spec)
     b_spec = (
         parts[1]
         if len(parts) == 2
@@ -166,7 +199,7 @@ def scheme(spec: str, fan_ins: Sequence[int], *, model: str = "mlp", apply_fn: C
     if b_spec == "torch_linear_default":
         b = tuple(initializers.torch_linear_default(fan_in=int(f)) for f in fan_ins)
     else:
-        b = initializer(b_spec)
+        b = initializer(b_spec, spec)
     return Scheme(spec, w, b)
 
 
