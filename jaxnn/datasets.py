@@ -47,6 +47,7 @@ __all__ = [
     "load",
     "synthetic_regression",
     "synthetic_classification",
+    "split_indices",
     "validation_split",
 ]
 
@@ -101,8 +102,8 @@ def _check_fraction(name, value, *, upper=1.0):
     return float(value)
 
 
-def _split_indices(n, labels, fraction, seed, what="test"):
-    """Deterministic (train_idx, test_idx) over n rows; stratified when labels (int (n,)) is given.
+def split_indices(n: int, labels=None, fraction: float = 0.25, seed: int = 0, what: str = "test"):
+    """Deterministic ``(train_idx, held_idx)`` over ``n`` rows; stratified when ``labels`` (int ``(n,)``) is given.
 
     Each stratum is permuted with ``np.random.default_rng(seed)`` and its first ``round(count * fraction)``
     rows (clipped to [1, count - 1], so both sides keep every class) go to the held-out side.
@@ -137,7 +138,7 @@ def _make(name, task, x, y, *, seed, test_fraction, feature_names, class_names=(
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y)
     labels = y.astype(np.int64).ravel() if task != "regression" else None
-    tr, te = _split_indices(len(x), labels, test_fraction, seed)
+    tr, te = split_indices(len(x), labels, test_fraction, seed)
     x_tr, x_te, f_mean, f_std = _standardize(x[tr], x[te])
     t_mean, t_std = 0.0, 1.0
     if task == "multiclass":
@@ -364,7 +365,7 @@ def validation_split(dataset: Dataset, fraction: float = 0.2, seed: int = 0) -> 
     fraction = _check_fraction("fraction", fraction)
     y = np.asarray(dataset.y_train)
     labels = y.astype(np.int64).ravel() if dataset.info.task != "regression" else None
-    tr, va = _split_indices(len(y), labels, fraction, seed, what="validation")
+    tr, va = split_indices(len(y), labels, fraction, seed, what="validation")
     info = dataset.info
     if info.train_outliers is not None:
         info = info._replace(train_outliers=info.train_outliers[tr])

@@ -38,6 +38,7 @@ import jax
 import numpy as np
 import optax
 
+from jaxnn import datasets
 from jaxnn._util import positive_int
 from jaxnn.bench.execution import Execution, run_program
 from jaxnn.bench.program import Program
@@ -72,14 +73,6 @@ class SweepResult:
     steps: np.ndarray
     settings: dict[str, Any]
     tuning: dict[str, Any] | None = None
-
-
-def _holdout(train_data, fraction, seed):
-    x, y = (np.asarray(a) for a in train_data)
-    perm = np.random.default_rng(seed).permutation(x.shape[0])
-    n_val = max(1, int(round(fraction * x.shape[0])))
-    va, tr = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    return (x[tr], y[tr]), (x[va], y[va])
 
 
 def sweep(
@@ -136,7 +129,8 @@ def sweep(
         per-scheme tuned view described in the module docstring, with ``tune_seeds`` seeds (default ``seeds``).
       tuning_data: ``(fit_data, validation_data)``, two ``(x, y)`` pairs carved from the training data (e.g.
         :func:`jaxnn.datasets.validation_split`): tuning runs train on the first and are scored on the second.
-        Default: a seeded random 80/20 split of ``train_data``. Never the test data.
+        Default: a seeded random 80/20 split of ``train_data`` (:func:`jaxnn.datasets.split_indices`); never the
+        test data.
       seed: the base seed of every key stream.
       execution: the execution strategy, a :class:`jaxnn.bench.execution.Execution` (default: the backend's
         defaults); it does not change results.
@@ -192,7 +186,9 @@ def sweep(
     tuning = None
     if tune:
         if tuning_data is None:
-            tr_data, val_data = _holdout(train_data, 0.2, seed)
+            x, y = (np.asarray(a) for a in train_data)
+            tr, va = datasets.split_indices(x.shape[0], None, 0.2, seed, what="validation")
+            tr_data, val_data = (x[tr], y[tr]), (x[va], y[va])
         else:
             tr_data, val_data = tuning_data
         init_k = seed_keys(seed, "tune_init", s_tune)
