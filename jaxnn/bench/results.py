@@ -282,22 +282,26 @@ class ChunkStore:
         if not self.dir.is_dir():
             return out
         prefix = self._prefix(phase)
-        shapes = None
+        valid = []
         for path in sorted(self.dir.glob(f"{prefix}*.npz")):
             if not path.name[len(prefix) : -4].isdigit():
                 continue
             got = self._read(path, phase)
             if isinstance(got, str):
                 self.reject(path, got)
-                continue
-            idx, arrays, execution = got
-            sig = {k: (v.dtype.str, v.shape[1:]) for k, v in arrays.items()}
-            if shapes is None:
-                shapes = sig
-            elif sig != shapes:
+            else:
+                idx, arrays, execution = got
+                sig = _canonical({k: [v.dtype.str, list(v.shape[1:])] for k, v in arrays.items()})
+                valid.append((sig, path, idx, arrays, execution))
+        runs: dict[str, int] = {}
+        for sig, _, idx, _, _ in valid:
+            runs[sig] = runs.get(sig, 0) + idx.size
+        best = max(runs, key=runs.get, default=None)  # the signature most runs have (the first on a tie)
+        for sig, path, idx, arrays, execution in valid:
+            if sig != best:
                 self.reject(path, "has arrays of other names or shapes than the phase's other chunks")
-                continue
-            out.append((path, idx, arrays, execution))
+            else:
+                out.append((path, idx, arrays, execution))
         return out
 
     def load(self, phase: str) -> dict[int, dict[str, np.ndarray]]:
