@@ -9,7 +9,8 @@ difference real?* Schemes differ only in the initial parameters, so a sweep
 2. trains every run with the **same** compiled program (:mod:`jaxnn.bench.program`: :func:`jaxnn.train.fit`, one
    ``lax.scan``): the learning rate, initial parameters and data-order keys are inputs, so adding a scheme, a
    seed or a learning rate never recompiles. How the runs are cut into program calls, spread over devices and
-   threads and bounded in memory is :mod:`jaxnn.bench.execution`'s business, and never changes a result;
+   threads and bounded in memory is :mod:`jaxnn.bench.execution`'s business; only the runs per device per call
+   can change a result, in the last digits (:func:`jaxnn.bench.execution.numerics`, recorded with each chunk);
 3. reduces each run's history to convergence metrics (steps-to-target, area under the curve, final values,
    per-layer gradient norms at step 0, divergence) and each scheme to medians with bootstrap confidence
    intervals and a ranking with paired significance tests (:mod:`jaxnn.bench.summary`).
@@ -133,7 +134,8 @@ def sweep(
         test data.
       seed: the base seed of every key stream.
       execution: the execution strategy, a :class:`jaxnn.bench.execution.Execution` (default: the backend's
-        defaults); it does not change results.
+        defaults); only the runs per device per call can change results, in the last digits (see
+        :mod:`jaxnn.bench.execution`).
       store: a :class:`jaxnn.bench.results.ChunkStore` for resumable runs; ``phase_prefix`` namespaces its chunks.
       progress: a tqdm-like object (``update(n)``, ``set_postfix_str``) advanced by finished runs, or None.
       on_chunk: ``on_chunk(phase, run_index)`` after every saved chunk.
