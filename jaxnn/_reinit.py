@@ -114,18 +114,22 @@ def _glob_regex(pattern: str) -> re.Pattern:
     return re.compile("".join(out))
 
 
-def _mapping_rule(rules: Mapping) -> Rule:
+def _check_initializer(who: str, pattern: str, init) -> None:
+    if init is not None and not callable(init):
+        raise TypeError(
+            f"{who}: rules[{pattern!r}] must be an initializer init(key, shape, dtype) or None, "
+            f"got {type(init).__name__}"
+        )
+
+
+def _mapping_rule(rules: Mapping, who: str = "reinit", check_value: Callable = _check_initializer) -> Rule:
     compiled = []
     for pattern, init in rules.items():
         if not isinstance(pattern, str):
-            raise TypeError(f"reinit: rules pattern {pattern!r} must be a str, got {type(pattern).__name__}")
+            raise TypeError(f"{who}: rules pattern {pattern!r} must be a str, got {type(pattern).__name__}")
         if not pattern:
-            raise ValueError("reinit: rules pattern '' is empty; write '**' to match every leaf")
-        if init is not None and not callable(init):
-            raise TypeError(
-                f"reinit: rules[{pattern!r}] must be an initializer init(key, shape, dtype) or None, "
-                f"got {type(init).__name__}"
-            )
+            raise ValueError(f"{who}: rules pattern '' is empty; write '**' to match every leaf")
+        check_value(who, pattern, init)
         compiled.append((pattern, "/" in pattern, _glob_regex(pattern), init))
 
     def rule(path: str, leaf) -> Any:
@@ -145,17 +149,30 @@ class _Match:
         self.init, self.pattern = init, pattern
 
 
-def _compile_rules(rules) -> list[Rule]:
+def _compile_rules(
+    rules, who: str = "reinit", what: str = "initializer", check_value: Callable = _check_initializer
+) -> list[Rule]:
     if isinstance(rules, Mapping):
-        return [_mapping_rule(rules)]
+        return [_mapping_rule(rules, who, check_value)]
     if callable(rules):
         return [rules]
     if isinstance(rules, (list, tuple)) and rules:
-        return [r for item in rules for r in _compile_rules(item)]
+        return [r for item in rules for r in _compile_rules(item, who, what, check_value)]
     raise TypeError(
-        "reinit: rules must be a mapping pattern -> initializer, a callable (path, leaf) -> initializer | None, "
+        f"{who}: rules must be a mapping pattern -> {what}, a callable (path, leaf) -> {what} | None, "
         f"or a non-empty list of these; got {type(rules).__name__}"
     )
+
+
+def _first_match(compiled: list[Rule], path: str, leaf) -> tuple[bool, Any, str | None]:
+    """``(hit, value, pattern)`` of the first rule that matches ``path`` (a mapping rule's ``None`` is a hit)."""
+    for rule in compiled:
+        got = rule(path, leaf)
+        if isinstance(got, _Match):
+            return True, got.init, got.pattern
+        if got is not None:
+            return True, got, None
+    return False, None, None
 
 
 # ------------------------------------------------------------------------------------------------ layouts
@@ -318,16 +335,8 @@ def reinit(key: Array, params: Params, rules, *, layout: str = "auto") -> Params
 
     def apply(path: str, leaf, leaf_layout: str):
         seen.append(path)
-        init, pattern = None, None
-        for rule in compiled:
-            got = rule(path, leaf)
-            if isinstance(got, _Match):
-                init, pattern = got.init, got.pattern
-                break
-            if got is not None:
-                init = got
-                break
-        else:
+        hit, init, pattern = _first_match(compiled, path, leaf)
+        if not hit:
             return leaf
         matched.append(path)
         where = f"path {path!r}" + (f" (rule {pattern!r})" if pattern is not None else "")
@@ -454,3 +463,74 @@ def standard(
         return None
 
     return rule
+
+
+# ------------------------------------------------------------------------------------------------ roles
+# The same paths and rules select leaves by role for the regularizers, the monitor and the benchmark.
+
+ROLES = ("weight", "bias")
+
+
+def default_role(path: str, leaf) -> str | None:
+    """``"weight"`` for a leaf named ``w`` (jaxnn, Haiku) or a ``kernel`` / ``weight`` of rank >= 2 (Flax, Equinox,
+    torch; a rank-1 ``weight`` is a normalization scale), ``"bias"`` for one named ``b`` or ``bias``, else None."""
+    name = _name(path)
+    if name == "w" or (name in WEIGHT_NAMES and getattr(leaf, "ndim", 0) >= 2):
+        return "weight"
+    if name in BIAS_NAMES:
+        return "bias"
+    return None
+
+
+def _check_role(who: str, pattern: str, role) -> None:
+    if role is not None and role not in ROLES:
+        raise ValueError(f"{who}: rules[{pattern!r}] must be 'weight', 'bias' or None, got {role!r}")
+
+
+def role_fn(roles=None, who: str = "roles") -> Callable[[str, Any], str | None]:
+    """``(path, leaf) -> "weight" | "bias" | None`` from ``roles``: None (:func:`default_role`), a mapping
+    ``pattern -> "weight" | "bias" | None`` (the pattern syntax of :func:`reinit`, first match wins), a callable
+    ``(path, leaf) -> role | None``, or a list of these tried in order."""
+    if roles is None:
+        return default_role
+    compiled = _compile_rules(roles, who, "'weight' | 'bias'", _check_role)
+
+    def fn(path: str, leaf) -> str | None:
+        _, role, _ = _first_match(compiled, path, leaf)
+        if role is not None and role not in ROLES:
+            raise ValueError(f"{who}: the rule for path {path!r} gave {role!r}; expected 'weight', 'bias' or None")
+        return role
+
+    return fn
+
+
+def leaves_with_paths(tree) -> list[tuple[str, Any]]:
+    """``[(path, leaf)]`` for every array leaf of ``tree``, in flatten order, paths as :func:`reinit` writes them."""
+    out: list[tuple[str, Any]] = []
+
+    def grab(path, leaf, _layout):
+        out.append((path, leaf))
+        return leaf
+
+    _map_leaves(tree, "", "jax", grab)
+    return out
+
+
+def map_with_paths(tree, fn: Callable[[str, Any], Any]):
+    """``tree`` with every array leaf replaced by ``fn(path, leaf)`` (other leaves unchanged)."""
+    return _map_leaves(tree, "", "jax", lambda path, leaf, _layout: fn(path, leaf))
+
+
+def role_layers(tree, roles=None) -> list[tuple[str, dict]]:
+    """The layers of any pytree: every ``"weight"`` leaf (by ``roles``, see :func:`role_fn`) with the ``"bias"``
+    leaf under the same parent path, as ``[(parent_path, {"w": W, "b": b})]`` (``"b"`` absent when there is
+    none), in flatten order."""
+    fn = role_fn(roles)
+    found = [(path, leaf, fn(path, leaf)) for path, leaf in leaves_with_paths(tree)]
+    biases = {path.rpartition("/")[0]: leaf for path, leaf, role in found if role == "bias"}
+    out = []
+    for path, leaf, role in found:
+        if role == "weight":
+            parent = path.rpartition("/")[0]
+            out.append((parent, {"w": leaf, **({"b": biases[parent]} if parent in biases else {})}))
+    return out

@@ -1,8 +1,9 @@
 """Per-layer statistics computed inside ``fit``'s compiled loop, and the bias-drift check.
 
 Build a :class:`Monitor` with :func:`monitor` and pass it to ``jaxnn.train.fit(..., monitor=m)``. At every
-evaluation (steps ``0, eval_every, ...``; no host round trip in between) ``fit`` records, per layer (a layer is
-a dict holding ``"w"``, in :func:`jaxnn.models.layers` order):
+evaluation (steps ``0, eval_every, ...``; no host round trip in between) ``fit`` records, per layer (see
+:func:`layers`: for jaxnn models a dict holding ``"w"``, in :func:`jaxnn.models.layers` order; for any other
+pytree (Flax, Haiku, Equinox, ...) each weight leaf with the bias beside it, chosen by role or by ``roles=``):
 
 * ``history["monitor"]["weights"|"biases"|"weight_grads"|"bias_grads"]`` - dicts of ``"mean"``, ``"std"``,
   ``"max_abs"``, ``"norm"`` (Frobenius) arrays of shape ``(n_eval, n_layers)``. Gradients are those of the
@@ -41,7 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn.models import layers
+from jaxnn._reinit import role_fn, role_layers
+from jaxnn.models import layers as _model_layers
 
 __all__ = [
     "Monitor",
@@ -52,6 +54,7 @@ __all__ = [
     "wrap_optimizer",
     "init_state",
     "observe",
+    "layers",
     "layer_stats",
     "check",
     "plot_monitor",
@@ -77,6 +80,7 @@ class Monitor(NamedTuple):
     lr_factor: float
     min_lr_scale: float
     saturation: float
+    roles: Any = None
 
 
 def monitor(
@@ -90,6 +94,7 @@ def monitor(
     lr_factor: float = 0.5,
     min_lr_scale: float = 1e-3,
     saturation: float = 0.99,
+    roles=None,
 ) -> Monitor:
     """Configure per-layer monitoring for :func:`jaxnn.train.fit`.
 
@@ -107,6 +112,10 @@ def monitor(
       lr_factor: multiplier applied to the update scale at each flagged evaluation (``0 < lr_factor <= 1``).
       min_lr_scale: floor of the update scale.
       saturation: threshold in ``(0, 1)`` for ``saturated_fraction``.
+      roles: which leaves are the layers' weights and biases on any pytree (see :func:`layers`): a mapping
+        ``pattern -> "weight" | "bias" | None`` (the pattern syntax of :func:`jaxnn.reinit`), a callable
+        ``(path, leaf) -> role | None`` or a list of these; None: jaxnn layer dicts, else leaves named
+        ``w``/``kernel``/``weight`` (rank >= 2) and ``b``/``bias``.
     """
     if not isinstance(probe, (tuple, list)) or len(probe) != 2:
         raise TypeError(f"probe must be an (x, y) tuple of arrays, got {type(probe).__name__}")
@@ -128,6 +137,8 @@ def monitor(
         raise ValueError(f"min_lr_scale must be in [0, 1], got {min_lr_scale!r}")
     if not isinstance(saturation, (int, float)) or not 0 < saturation < 1:
         raise ValueError(f"saturation must be in (0, 1), got {saturation!r}")
+    if roles is not None:
+        role_fn(roles, "monitor")  # bad rules fail here, not inside fit's trace
     return Monitor(
         (jnp.asarray(px), jnp.asarray(py)),
         activations_fn,
@@ -138,6 +149,7 @@ def monitor(
         float(lr_factor),
         float(min_lr_scale),
         float(saturation),
+        roles,
     )
 
 
@@ -201,12 +213,29 @@ def _nan_summary():
     return {k: jnp.full((), jnp.nan, jnp.float32) for k in STATS}
 
 
-def layer_stats(tree) -> tuple[dict, dict]:
+def layers(params, roles=None) -> list[tuple[str, dict]]:
+    """The monitored layers as ``(name, {"w": W, "b": b})`` pairs (``"b"`` absent without a bias).
+
+    ``roles=None``: :func:`jaxnn.models.layers` when ``params`` holds jaxnn layer dicts; otherwise (any pytree:
+    Flax, Haiku, Equinox, ...) every weight leaf (``w``, or ``kernel`` / ``weight`` of rank >= 2) with the bias
+    (``b`` / ``bias``) under the same parent path, in flatten order, named by that path (``params/Dense_0``).
+    Other ``roles`` (see :func:`jaxnn.regularizers.kind`) choose the weight and bias leaves by rules."""
+    if roles is None:
+        found = _model_layers(params)
+        if found:
+            return found
+    return role_layers(params, roles)
+
+
+def layer_stats(tree, roles=None) -> tuple[dict, dict]:
     """``(weight_stats, bias_stats)``: each a dict of ``STATS`` arrays of shape ``(n_layers,)`` over
-    :func:`jaxnn.models.layers` of ``tree`` (params or gradients). Missing biases give NaN."""
-    ls = [layer for _, layer in layers(tree)]
+    :func:`layers` of ``tree`` (params or gradients). Missing biases give NaN."""
+    ls = [layer for _, layer in layers(tree, roles)]
     if not ls:
-        raise ValueError("params contain no layers (dicts with a 'w' leaf)")
+        raise ValueError(
+            "params contain no layers (dicts with a 'w' leaf, or leaves named 'kernel'/'weight'/'w' of rank >= 2); "
+            "pass monitor(..., roles=...) to choose them"
+        )
     return (
         _stack([_summary(layer["w"]) for layer in ls]),
         _stack([_summary(layer["b"]) if "b" in layer else _nan_summary() for layer in ls]),
@@ -234,7 +263,7 @@ class MonitorState(NamedTuple):
 
 
 def init_state(m: Monitor, params) -> MonitorState:
-    n = len(layers(params))
+    n = len(layers(params, m.roles))
     return MonitorState(jnp.full((n,), jnp.nan, jnp.float32))
 
 
@@ -245,8 +274,8 @@ def observe(m: Monitor, state: MonitorState, params, opt_state, *, grad_fn: Call
     ``on_bias_drift == "scale_lr"`` and a layer was flagged.
     """
     grads = grad_fn(params, m.probe)
-    w_stats, b_stats = layer_stats(params)
-    gw_stats, gb_stats = layer_stats(grads)
+    w_stats, b_stats = layer_stats(params, m.roles)
+    gw_stats, gb_stats = layer_stats(grads, m.roles)
     bias_max = b_stats["max_abs"]
     growth = jnp.where(jnp.isnan(state.prev_bias_max), 0.0, (bias_max - state.prev_bias_max) / eval_every)
     flag = (bias_max > m.bias_threshold) | (growth > m.bias_rate)

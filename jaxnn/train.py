@@ -344,5 +344,5 @@ def fit(
     history["step"] = history["step"].astype(jnp.int32)
     history["diverged_step"] = carry.diverged_step
     if monitor is not None:
-        _mon.maybe_warn(monitor, history, [name for name, _ in _mon.layers(params)])
+        _mon.maybe_warn(monitor, history, [name for name, _ in _mon.layers(params, monitor.roles)])
     return FitResult(carry.params, carry.opt_state, history)

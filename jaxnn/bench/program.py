@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn._reinit import default_role, leaves_with_paths
 from jaxnn._util import CPU_COMPILER_OPTIONS, Array, layer_dicts
 from jaxnn.train import fit
 
@@ -58,12 +59,14 @@ def trace_count() -> int:
 
 def _layer_weight_grad_norms(grads) -> Array:
     """L2 norm of the gradient of each layer's weight ("w" leaf), layers in :func:`jaxnn.models.layers` order;
-    falls back to one norm per leaf for pytrees without ``{"w": ...}`` layer dicts."""
+    for other pytrees (Flax, Haiku, Equinox, ...) one norm per weight leaf (:func:`jaxnn._reinit.default_role`:
+    ``w``, or ``kernel``/``weight`` of rank >= 2) in flatten order, else one per leaf."""
     found = layer_dicts(grads)
     if found:
         leaves = [layer["w"] for _, layer in found]
     else:
-        leaves = jax.tree_util.tree_leaves(grads)
+        leaves = [leaf for path, leaf in leaves_with_paths(grads) if default_role(path, leaf) == "weight"]
+        leaves = leaves or jax.tree_util.tree_leaves(grads)
     return jnp.stack([jnp.sqrt(jnp.sum(jnp.square(g.astype(jnp.float32)))) for g in leaves])
 
 

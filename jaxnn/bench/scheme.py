@@ -13,14 +13,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Scheme", "initial_params", "seed_keys"]
+from jaxnn import reinit
+
+__all__ = ["Scheme", "check_schemes", "initial_params", "seed_keys"]
 
 KEY_STREAMS = {"init": 0, "data": 1, "tune_init": 2, "tune_data": 3}
 
 
 class Scheme(NamedTuple):
     """A named initialization: a weight initializer and a bias initializer (``init(key, shape, dtype)``),
-    optionally followed by a whole-network ``transform``.
+    or ``rules`` for any model, optionally followed by a whole-network ``transform``.
+
+    **jaxnn models** (``w_init``): ``init_fn(key, *, w_init, b_init)`` builds the parameters.
+    **Any model** (``rules``): ``init_fn(key)`` is the model's own init (``lambda key: model.init(key, x)`` for
+    Flax linen; Haiku's ``transformed.init``; for Equinox the array part of the module); the scheme then
+    re-initializes them with ``jaxnn.reinit(fold_in(key, 2), params, rules)`` (``rules`` as :func:`jaxnn.reinit`
+    takes them, e.g. ``jaxnn.rules.standard(he_normal())``). A scheme has exactly one of ``w_init`` and ``rules``;
+    all schemes of a sweep must use the same form.
 
     Either initializer may also be a sequence with one initializer per layer (passed to the model's
     ``init_fn`` as is, e.g. :func:`jaxnn.models.mlp_init` accepts per-layer lists).
@@ -34,9 +43,32 @@ class Scheme(NamedTuple):
     """
 
     name: str
-    w_init: Any
+    w_init: Any = None
     b_init: Any = jax.nn.initializers.zeros
     transform: Callable | None = None
+    rules: Any = None
+
+
+def check_schemes(schemes: Sequence[Scheme]) -> None:
+    """One-line ``TypeError``/``ValueError`` unless every entry is a :class:`Scheme` with exactly one of ``w_init``
+    and ``rules``, all of the same form."""
+    forms = set()
+    for s in schemes:
+        if not isinstance(s, Scheme):
+            raise TypeError(f"schemes must be jaxnn.bench.sweep.Scheme tuples, got {s!r}")
+        if (s.w_init is None) == (s.rules is None):
+            raise ValueError(
+                f"scheme {s.name!r}: give exactly one of w_init (jaxnn models: init_fn(key, *, w_init, b_init)) "
+                f"or rules (any model: init_fn(key), then jaxnn.reinit), got "
+                f"{'both' if s.rules is not None else 'neither'}"
+            )
+        if s.transform is not None and not callable(s.transform):
+            raise TypeError(
+                f"scheme {s.name!r}: transform must be callable(key, params) -> params or None, got {s.transform!r}"
+            )
+        forms.add(s.rules is None)
+    if len(forms) > 1:
+        raise ValueError("schemes mix w_init and rules; init_fn is called one way, so use one form for all")
 
 
 def _hashable(x):
@@ -44,7 +76,8 @@ def _hashable(x):
 
 
 def initial_params(init_fn: Callable, schemes: Sequence[Scheme], init_keys) -> Any:
-    """Stacked initial parameters, run axis ``K * S`` (scheme-major): ``init_fn(key, w_init=..., b_init=...)``.
+    """Stacked initial parameters, run axis ``K * S`` (scheme-major): ``init_fn(key, w_init=..., b_init=...)``,
+    or for a scheme with ``rules``, ``jaxnn.reinit(fold_in(key, 2), init_fn(key), rules)``.
 
     One ``vmap(init)`` per scheme over the ``S`` init keys, run eagerly: each initializer call is then its own
     small compiled draw (``jaxnn.initializers`` jits every draw, cached per initializer and shape), batched over
@@ -57,18 +90,16 @@ def initial_params(init_fn: Callable, schemes: Sequence[Scheme], init_keys) -> A
     Returns a pytree of host numpy arrays with leading axis ``K * S``.
     """
     init_keys = jnp.asarray(init_keys)
+    check_schemes(schemes)
     out = []
     for s in schemes:
-        if not isinstance(s, Scheme):
-            raise TypeError(f"schemes must be jaxnn.bench.sweep.Scheme tuples, got {s!r}")
-        if s.transform is not None and not callable(s.transform):
-            raise TypeError(
-                f"scheme {s.name!r}: transform must be callable(key, params) -> params or None, got {s.transform!r}"
-            )
         w, b = _hashable(s.w_init), _hashable(s.b_init)
 
-        def one(k, w=w, b=b, t=s.transform, name=s.name):
-            p = init_fn(k, w_init=w, b_init=b)
+        def one(k, w=w, b=b, t=s.transform, name=s.name, rules=s.rules):
+            if rules is None:
+                p = init_fn(k, w_init=w, b_init=b)
+            else:
+                p = reinit(jax.random.fold_in(k, 2), init_fn(k), rules)
             if t is None:
                 return p
             q = t(jax.random.fold_in(k, 1), p)

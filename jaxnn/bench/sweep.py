@@ -43,7 +43,7 @@ from jaxnn import datasets
 from jaxnn._util import positive_int
 from jaxnn.bench.execution import Execution, run_program
 from jaxnn.bench.program import Program
-from jaxnn.bench.scheme import Scheme, initial_params, seed_keys
+from jaxnn.bench.scheme import Scheme, check_schemes, initial_params, seed_keys
 from jaxnn.bench.summary import run_metrics, summarize
 
 __all__ = ["SweepResult", "sweep", "merge"]
@@ -109,13 +109,15 @@ def sweep(
 
     Args:
       init_fn: ``init_fn(key, *, w_init, b_init) -> params`` (e.g. ``functools.partial(jaxnn.models.mlp_init,
-        layer_sizes=(64, 128, 10))``).
+        layer_sizes=(64, 128, 10))``) for schemes with ``w_init``; for schemes with ``rules``, any model's own
+        ``init_fn(key) -> params`` (e.g. ``lambda key: flax_model.init(key, x)``), re-initialized per scheme by
+        :func:`jaxnn.reinit`.
       apply_fn: ``apply_fn(params, x) -> predictions``.
       loss_fn: ``loss_fn(predictions, targets) -> scalar``.
       optimizer: an optax ``GradientTransformation`` (then ``learning_rates`` must be None), or a factory
         ``lr -> GradientTransformation`` such as ``functools.partial(optax.sgd, momentum=0.9)``.
       train_data, eval_data: ``(x, y)`` arrays; curves are evaluated on ``eval_data`` (the test split).
-      schemes: :class:`Scheme` entries (name, weight init, bias init); names must be unique.
+      schemes: :class:`Scheme` entries (name, weight init, bias init; or name, ``rules=``); names must be unique.
       seeds: S, seeds per scheme (each gives all schemes the same init key and data order: paired runs).
       steps, batch_size, eval_every: the training budget, minibatch size and evaluation interval.
       target: the level that counts as converged, on ``target_on`` (``"eval_loss"`` (default), ``"train_loss"``
@@ -144,6 +146,7 @@ def sweep(
     schemes = list(schemes)
     if not schemes:
         raise ValueError("schemes must name at least one Scheme")
+    check_schemes(schemes)
     names = [s.name for s in schemes]
     if len(set(names)) != len(names):
         raise ValueError(f"scheme names must be unique, got {names}")
