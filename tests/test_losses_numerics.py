@@ -312,8 +312,13 @@ def test_masked_nan_and_inf_give_zero_value_and_gradient(name):
     close(v, fn(p, t, where=mask), rtol=1e-6)
     g = jax.grad(lambda z: fn(z, tt, where=mask))(jnp.asarray(bad))
     assert finite(g) and np.all(np.asarray(g)[1] == 0)
-    # NaN outside the mask propagates.
-    assert np.isnan(float(fn(bad, tt)))
+    # NaN outside the mask propagates; out-of-domain probabilities (inf) given eagerly are refused.
+    if name == "bce_probs":
+        with pytest.raises(ValueError, match="predictions must be probabilities in"):
+            fn(bad, tt)
+        assert np.isnan(float(jax.jit(fn)(bad, tt)))
+    else:
+        assert np.isnan(float(fn(bad, tt)))
     # Fully masked: 0, with a zero (not NaN) gradient.
     none = np.zeros(ex_shape, bool)
     assert float(fn(bad, tt, where=none)) == 0.0

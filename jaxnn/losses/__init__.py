@@ -41,7 +41,15 @@ value, no gradient, not counted by ``"mean"``).  Validate eagerly with
 
 Layout (private modules, everything public is re-exported here): ``_common`` (input checks, masking, the
 reduction), ``_regression``, ``_classification`` (cross-entropy, focal, hinge), ``_distribution`` (KL,
-cosine), ``_validation`` (:func:`check_labels`), ``_registry`` (:func:`names`, :func:`get`).
+cosine), ``_ranking`` (triplet, margin ranking, cosine/hinge embedding, multi-margin), ``_segmentation`` (dice,
+tversky), ``_contrastive`` (NT-Xent), ``_sequence`` (CTC, wrapping optax), ``_cross_entropy_variants`` (Poly-1,
+sparsemax), ``_validation`` (:func:`check_labels`, :func:`check_probabilities`, :func:`check_binary_labels`),
+``_registry`` (:func:`names`, :func:`get`, Keras class names).
+
+Input domains: concrete (eager) inputs outside a loss's domain (probabilities or binary labels outside [0, 1], hinge
+labels outside {-1, 0, 1}, pairwise labels outside {-1, 1}) raise a one-line ``ValueError``; NaN and masked entries
+are not inspected.  Traced inputs cannot be inspected: validate them with :func:`check_probabilities` /
+:func:`check_binary_labels` / :func:`check_labels` under ``jax.experimental.checkify``.
 """
 
 from jaxnn.losses._classification import (
@@ -53,7 +61,10 @@ from jaxnn.losses._classification import (
     hinge,
     squared_hinge,
 )
+from jaxnn.losses._contrastive import ntxent
+from jaxnn.losses._cross_entropy_variants import poly_cross_entropy, sparsemax
 from jaxnn.losses._distribution import cosine_distance, kl_divergence
+from jaxnn.losses._ranking import cosine_embedding, hinge_embedding, margin_ranking, multi_margin, triplet_margin
 from jaxnn.losses._registry import get, names
 from jaxnn.losses._regression import (
     gaussian_nll,
@@ -70,7 +81,9 @@ from jaxnn.losses._regression import (
     poisson,
     smooth_l1,
 )
-from jaxnn.losses._validation import check_labels
+from jaxnn.losses._segmentation import dice, tversky
+from jaxnn.losses._sequence import ctc
+from jaxnn.losses._validation import check_binary_labels, check_labels, check_probabilities
 
 __all__ = [
     "mean_squared_error",
@@ -95,7 +108,20 @@ __all__ = [
     "squared_hinge",
     "kl_divergence",
     "cosine_distance",
+    "triplet_margin",
+    "margin_ranking",
+    "cosine_embedding",
+    "hinge_embedding",
+    "multi_margin",
+    "ctc",
+    "dice",
+    "tversky",
+    "poly_cross_entropy",
+    "sparsemax",
+    "ntxent",
     "check_labels",
+    "check_probabilities",
+    "check_binary_labels",
     "get",
     "names",
 ]

@@ -16,6 +16,8 @@ from jaxnn.losses._common import (
     _dtype_eps,
     _elementwise,
     _float_array,
+    _in_signed_labels,
+    _in_unit_interval,
     _label_array,
     _mask_inputs,
     _per_example,
@@ -43,6 +45,14 @@ def _smooth_binary(y, label_smoothing, is_zero):
     if is_zero:
         return y
     return y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+
+
+def _binary_value_checks(from_logits):
+    """Concrete-input checks of the binary losses: labels (and probabilities) in [0, 1]."""
+    checks = [(1, _in_unit_interval, "in [0, 1]", "labels")]
+    if not from_logits:
+        checks.append((0, _in_unit_interval, "probabilities in [0, 1] (from_logits=False)", "predictions"))
+    return tuple(checks)
 
 
 def _suffix_param(value, arg, shape, loss_name):
@@ -83,6 +93,12 @@ def binary_cross_entropy(
     ``label_smoothing`` moves labels toward 0.5 (Keras):
     ``y (1 - s) + s / 2``.  ``pos_weight`` (torch) multiplies the positive term;
     a scalar or trailing-axes shape (e.g. ``(C,)`` for multi-label).
+
+    Domain: labels in ``[0, 1]``; with ``from_logits=False`` predictions in
+    ``[0, 1]``.  Concrete (eager) inputs outside it raise ``ValueError``
+    (masked entries and NaN are not inspected); under ``jit`` nothing can be
+    inspected, so validate with :func:`check_binary_labels` /
+    :func:`check_probabilities` (eager or under ``checkify``).
     """
     name = "binary_cross_entropy"
     is_zero = _check_label_smoothing(label_smoothing, name)
@@ -96,7 +112,17 @@ def binary_cross_entropy(
         pos = y * log_p if pw is None else pw.astype(x.dtype) * y * log_p
         return -(pos + (1.0 - y) * log_q)
 
-    return _elementwise(name, fn, p, labels, weights, where, reduction, integer_targets=True)
+    return _elementwise(
+        name,
+        fn,
+        p,
+        labels,
+        weights,
+        where,
+        reduction,
+        integer_targets=True,
+        value_checks=_binary_value_checks(from_logits),
+    )
 
 
 def _log1m_exp(log_x):
@@ -128,7 +154,8 @@ def binary_focal(
     Down-weights easy examples: class imbalance, dense detection.  The
     modulating factor is computed in log space, so gradients stay finite for
     ``gamma < 1`` and logits of ``+-1e4``.  ``alpha=None`` means no class
-    balancing (optax default; torchvision/Keras use 0.25).
+    balancing (optax default; torchvision/Keras use 0.25).  Input domain and
+    its checks as in :func:`binary_cross_entropy`.
     """
     name = "binary_focal"
     _check_nonnegative(gamma, "gamma", name)
@@ -150,7 +177,17 @@ def binary_focal(
             loss = (alpha * y + (1.0 - alpha) * (1.0 - y)) * loss
         return loss
 
-    return _elementwise(name, fn, p, labels, weights, where, reduction, integer_targets=True)
+    return _elementwise(
+        name,
+        fn,
+        p,
+        labels,
+        weights,
+        where,
+        reduction,
+        integer_targets=True,
+        value_checks=_binary_value_checks(from_logits),
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -488,7 +525,8 @@ def _hinge(loss_name, power, predictions, labels, weights, where, reduction, axi
         t = jnp.where(t == 0, -1.0, t)  # {0, 1} labels -> {-1, +1}
         return jnp.maximum(0.0, 1.0 - t * s) ** power
 
-    return _elementwise(loss_name, fn, x, y, weights, where, reduction, integer_targets=True)
+    checks = ((1, _in_signed_labels, "in {-1, 0, 1} (0 is read as -1)", "labels"),)
+    return _elementwise(loss_name, fn, x, y, weights, where, reduction, integer_targets=True, value_checks=checks)
 
 
 def hinge(predictions, labels, *, axis=-1, weights=None, where=None, reduction="mean") -> Array:
@@ -501,7 +539,9 @@ def hinge(predictions, labels, *, axis=-1, weights=None, where=None, reduction="
     (optax ``multiclass_hinge_loss``). Keras ``categorical_hinge`` takes the
     max over the non-target logits *and 0* (the target's slot of
     ``(1 - y_true) * y_pred``), so it equals this only when some non-target
-    logit is ``>= 0``.
+    logit is ``>= 0``.  Binary labels outside ``{-1, 0, 1}`` given eagerly
+    raise ``ValueError``; validate traced ones with
+    ``check_binary_labels(labels, signed=True)``.
     """
     return _hinge("hinge", 1, predictions, labels, weights, where, reduction, axis)
 

@@ -77,6 +77,46 @@ def _check_nonnegative(value, arg, loss_name):
         raise ValueError(f"{loss_name}: {arg} must be >= 0, got {value!r}.")
 
 
+def _in_unit_interval(v):
+    return (v >= 0) & (v <= 1)
+
+
+def _in_signed_labels(v):
+    return (v == -1) | (v == 0) | (v == 1)
+
+
+def _in_pm1(v):
+    return (v == -1) | (v == 1)
+
+
+def _check_concrete_values(x, ok, expectation, arg, loss_name, mask=None, axis=None):
+    """Eager (concrete) inputs only: a one-line ``ValueError`` when an unmasked,
+    non-NaN value fails ``ok`` (NaN propagates by policy).  Traced inputs are
+    not inspected (validate them with the checkify-able ``check_*`` helpers)."""
+    c = _concrete(x)
+    if c is None:
+        return
+    m = None
+    if mask is not None:
+        m = _concrete(mask)
+        if m is None:
+            return
+        m = np.asarray(m, bool)
+        if axis is not None:
+            m = np.expand_dims(m, axis)
+    c = np.asarray(c).astype(np.float64)
+    bad = ~ok(c) & ~np.isnan(c)
+    if m is not None:
+        bad = bad & np.broadcast_to(m, bad.shape)
+    if bad.any():
+        vals = np.unique(c[bad])[:5].tolist()
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{loss_name}: {arg} must be {expectation}; got {int(bad.sum())} value(s) outside it "
+            f"(e.g. {vals}, first at index {first})."
+        )
+
+
 def _check_label_smoothing(value, loss_name) -> bool:
     """Validates label_smoothing; returns True when it is statically zero."""
     c = _concrete(value)
@@ -198,12 +238,15 @@ def _elementwise(
     *,
     integer_targets=False,
     extra: Sequence[Any] = (),
+    value_checks: Sequence[Any] = (),
 ):
     """Driver for losses whose per-example shape is ``predictions.shape``.
 
     ``fn(p, t, *extra)`` computes the elementwise loss in the compute dtype.
     ``extra`` are additional arrays of the same shape (e.g. a variance) that
-    are masked like the inputs.
+    are masked like the inputs.  ``value_checks`` are ``(index, ok, expectation,
+    arg)`` tuples: concrete ``(predictions, targets)[index]`` must satisfy
+    ``ok`` where unmasked (see :func:`_check_concrete_values`).
     """
     _check_reduction(reduction, loss_name)
     p = _float_array(predictions, "predictions", loss_name)
@@ -214,6 +257,8 @@ def _elementwise(
     _check_same_shape(p, t, "predictions", "targets", loss_name)
     mask = _per_example(where, "where", p.shape, loss_name, is_mask=True)
     w = _per_example(weights, "weights", p.shape, loss_name, is_mask=False)
+    for index, ok, expectation, arg in value_checks:
+        _check_concrete_values((p, t)[index], ok, expectation, arg, loss_name, mask=mask)
     cdt = _compute_dtype(p, t, *[e for e in extra if e is not None])
     arrays = _mask_inputs(mask, p, t, *extra) if mask is not None else (p, t, *extra)
     arrays = [None if a is None else a.astype(cdt) for a in arrays]

@@ -46,7 +46,7 @@ def _distribution_inputs(loss_name, predictions, targets, axis, weights, where, 
 
 
 def kl_divergence(
-    predictions, targets, *, from_logits=True, axis=-1, weights=None, where=None, reduction="mean"
+    predictions, targets, *, from_logits=True, log_target=False, axis=-1, weights=None, where=None, reduction="mean"
 ) -> Array:
     r"""Kullback-Leibler divergence :math:`KL(t \,\|\, p) = \sum_k t_k
     (\log t_k - \log p_k)`, with :math:`0 \log 0 = 0`.
@@ -54,8 +54,11 @@ def kl_divergence(
     ``from_logits=True``: ``log p = log_softmax(predictions)``, so logits *and*
     log-probabilities (optax/torch inputs) both work.  ``from_logits=False``:
     probabilities (Keras), ``log((p + eps)/(1 + eps))``.  ``targets`` are
-    probabilities.  For distillation / matching distributions.  Per example
-    (torch's ``"batchmean"``, not its element mean).
+    probabilities, or with ``log_target=True`` (torch's ``log_target``, optax's
+    ``kl_divergence_with_log_targets``) log-probabilities :math:`\log t`
+    (``-inf`` for a zero probability contributes 0).  For distillation /
+    matching distributions.  Per example (torch's ``"batchmean"``, not its
+    element mean).
     """
     name = "kl_divergence"
     p, ps, ts, mask, w = _distribution_inputs(name, predictions, targets, axis, weights, where, reduction)
@@ -64,8 +67,13 @@ def kl_divergence(
         logp = jax.nn.log_softmax(ps, axis=-1)
     else:
         logp = jnp.log((ps + eps) / (1.0 + eps))
-    pos = ts != 0  # (NaN targets propagate)
-    log_t = jnp.log(jnp.where(pos, ts, 1.0))
+    if log_target:
+        pos = ts != -jnp.inf  # (NaN targets propagate)
+        log_t = jnp.where(pos, ts, 0.0)
+        ts = jnp.exp(log_t) * pos
+    else:
+        pos = ts != 0  # (NaN targets propagate)
+        log_t = jnp.log(jnp.where(pos, ts, 1.0))
     logp = jnp.where(pos, logp, 0.0)
     values = jnp.sum(jnp.where(pos, ts * (log_t - logp), 0.0), axis=-1)
     return _reduce(values, weights=w, mask=mask, reduction=reduction, out_dtype=p.dtype)

@@ -148,7 +148,7 @@ def mean_absolute_percentage_error(predictions, targets, *, weights=None, where=
     return _elementwise("mean_absolute_percentage_error", fn, predictions, targets, weights, where, reduction)
 
 
-def poisson(predictions, targets, *, log_input=True, weights=None, where=None, reduction="mean") -> Array:
+def poisson(predictions, targets, *, log_input=True, full=False, weights=None, where=None, reduction="mean") -> Array:
     r"""Poisson negative log-likelihood (without the constant :math:`\log t!`).
 
     ``log_input=True`` (default, torch's ``PoissonNLLLoss`` default):
@@ -157,13 +157,22 @@ def poisson(predictions, targets, *, log_input=True, weights=None, where=None, r
     loss :math:`\mu - t \log(\max(\mu, 0) + \epsilon)` with the dtype's epsilon.
     For count data.  Not zero at :math:`\mu = t` (its minimum is
     :math:`t - t\log t`).
+    ``full=True`` (torch's ``full``) adds Stirling's approximation of
+    :math:`\log t!`, :math:`t \log t - t + \tfrac12 \log(2\pi t)`, for
+    targets :math:`t > 1` (0 for :math:`t \le 1`, as in torch).
     """
     eps = _dtype_eps(jnp.asarray(predictions).dtype)
 
     def fn(p, t):
         if log_input:
-            return jnp.exp(p) - t * p
-        return p - t * jnp.log(jnp.maximum(p, jnp.zeros((), p.dtype)) + eps)
+            v = jnp.exp(p) - t * p
+        else:
+            v = p - t * jnp.log(jnp.maximum(p, jnp.zeros((), p.dtype)) + eps)
+        if full:
+            big = t > 1
+            ts = jnp.where(big, t, jnp.full((), 2.0, t.dtype))  # safe log where the term is unused
+            v = v + jnp.where(big, ts * jnp.log(ts) - ts + 0.5 * jnp.log(2 * math.pi * ts), jnp.zeros((), t.dtype))
+        return v
 
     return _elementwise("poisson", fn, predictions, targets, weights, where, reduction)
 
