@@ -23,6 +23,10 @@ def test_every_example_is_covered():
         "binary_bce_prior_bias",
         "huber_outliers",
         "flax_dense",
+        "flax_cnn_schemes",
+        "equinox_mlp",
+        "haiku_mlp",
+        "flax_nnx",
     }
 
 
@@ -61,3 +65,24 @@ def test_huber_outliers_example():
     # on clean held-out targets Huber learns the function; MSE is dragged by the outliers
     assert out["huber_test_r2"] > 0.4, out
     assert out["huber_test_mse"] < 0.5 * out["mse_test_mse"], out
+
+
+@pytest.mark.parametrize("name", ["equinox_mlp", "haiku_mlp", "flax_nnx"])
+def test_bring_your_own_model_examples(name, capsys):
+    out = _load(name).main(steps=300)
+    assert "test_accuracy" in capsys.readouterr().out
+    assert out["test_accuracy"] > 0.85, out
+    assert out["test_loss"] < 0.5 * out["initial_test_loss"], out
+    if name == "equinox_mlp":  # (out, in) weights drawn with fan_in = in: He std sqrt(2/64) within sampling error
+        assert abs(out["first_weight_std"] / out["he_std"] - 1) < 0.05, out
+    if name == "haiku_mlp":  # reinit zeroed the output layer: uniform predictions
+        assert math.isclose(out["initial_test_loss"], math.log(10), rel_tol=1e-5), out
+    if name == "flax_nnx":
+        assert math.isclose(out["hidden_bias_init"], 0.01, rel_tol=1e-6), out
+
+
+def test_flax_cnn_schemes_example(capsys):
+    out = _load("flax_cnn_schemes").main(steps=60, seeds=2)
+    assert "he_normal" in capsys.readouterr().out
+    assert out["ranking"][-1] == "zeros", out
+    assert out["test_accuracy"]["he_normal"] > 0.8 > 0.2 > out["test_accuracy"]["zeros"], out
