@@ -35,9 +35,12 @@ def test_lock_of_a_killed_process_is_taken_over(tmp_path):
         "with results.lock_dir(sys.argv[1], command='holder'):\n"
         "    print('locked', flush=True); time.sleep(60)\n"
     )
-    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
-        assert p.stdout.readline().strip() == "locked"
+        line = p.stdout.readline().strip()
+        assert line == "locked", p.stderr.read() if p.poll() is not None else line
         with pytest.raises(DirectoryLockedError, match=f"pid {p.pid}"):
             with results.lock_dir(tmp_path):
                 pass
