@@ -45,6 +45,7 @@ def poly_cross_entropy(
     computed as ``-expm1(log p_y)`` (accurate when ``p_y`` is tiny).
     """
     name = "poly_cross_entropy"
+    _check_reduction(reduction, name)
     # Validates shapes/dtypes and gives the masked CE values (zero where masked or an id is out of range).
     ce = _categorical(
         name,
