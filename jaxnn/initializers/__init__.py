@@ -25,7 +25,15 @@ Where jaxnn differs from the anchors (jax 0.10, Keras 3, torch 2):
   by the closed-form std of the truncated standard normal (0.87962566103423978
   for +-2), so the *resulting* std is ``stddev`` (jax's ``truncated_normal``
   leaves the correction to the caller; torch's bounds are absolute values).
+* **torch's truncated normal too**: :func:`trunc_normal` ``(mean, std, a, b)``
+  has torch's semantics (absolute bounds, ``std`` of the untruncated normal).
 * **uniform is symmetric** ``U(minval, maxval)`` (Keras), not jax's ``[0, scale)``.
+* **Overflow and NaN are refused**: parameters whose draws cannot fit the dtype
+  (``normal(1e39)``: when built, for float32; ``normal(1e5)`` in float16: when
+  called) and ``constant(nan)``/``constant(inf)`` raise a one-line ``ValueError``.
+* **A seed's draw does not depend on the batch**: ``jax.vmap(init)(keys)[i]`` is
+  bitwise ``init(keys[i])`` for every random initializer and any number of keys
+  (``orthogonal`` runs its draw key by key under ``vmap``).
 * **orthogonal is fast**: the Householder reflectors that a QR of a Gaussian
   matrix would produce are drawn directly (Stewart 1980) and accumulated in
   blocks of GEMMs, half the flops of jax's QR route (LAPACK ``geqrf`` +
@@ -42,6 +50,13 @@ attention ``(512, 8, 64)`` with ``out_axis=(1, 2)`` -> ``(512, 512)``.
 Gains: to use the gain ``g`` of any activation (``jaxnn.activations.gain`` or
 ``jaxnn.activations.numerical_gain``), pass ``variance_scaling(g**2, "fan_in",
 ...)`` or ``he_normal(gain=g)``.
+
+Names and storage: :func:`get` resolves jaxnn names and Keras class names
+(``"HeNormal"``, ``"TruncatedNormal"``, ...: :func:`keras_names`), with Keras's
+defaults. :func:`serialize` turns any initializer a jaxnn factory built into a
+JSON-able ``{"name": ..., "kwargs": {...}}`` and :func:`deserialize` rebuilds it
+(same values for the same key): every factory's initializer remembers its
+registry name and arguments.
 
 Sharding: every random initializer accepts ``out_sharding=None``; given a
 :class:`jax.sharding.Sharding`, the array is created already sharded (the draw is
@@ -67,14 +82,24 @@ Layout (private modules; everything public is re-exported here): ``_checks``
 ``_draw`` (the jitted draw every random initializer goes through), ``_basic``
 (constants, biases, plain distributions), ``_variance_scaling`` (it and the named
 fan-based schemes), ``_orthogonal`` (orthogonal, delta-orthogonal),
-``_structured`` (identity, dirac, sparse), ``_registry`` (:func:`names`, :func:`get`).
+``_structured`` (identity, dirac, sparse), ``_registry`` (:func:`names`, :func:`get`, Keras names,
+:func:`serialize`, :func:`deserialize`).
 """
 
 from jaxnn._util import Initializer
-from jaxnn.initializers._basic import constant, normal, ones, prior_bias, truncated_normal, uniform, zeros
+from jaxnn.initializers._basic import (
+    constant,
+    normal,
+    ones,
+    prior_bias,
+    trunc_normal,
+    truncated_normal,
+    uniform,
+    zeros,
+)
 from jaxnn.initializers._fans import compute_fans, truncated_normal_std
 from jaxnn.initializers._orthogonal import delta_orthogonal, orthogonal
-from jaxnn.initializers._registry import get, names
+from jaxnn.initializers._registry import deserialize, get, keras_names, names, serialize
 from jaxnn.initializers._structured import dirac, identity, sparse
 from jaxnn.initializers._variance_scaling import (
     glorot_normal,
@@ -104,6 +129,7 @@ __all__ = [
     "normal",
     "uniform",
     "truncated_normal",
+    "trunc_normal",
     # variance scaling family
     "variance_scaling",
     "glorot_normal",
@@ -123,7 +149,10 @@ __all__ = [
     "identity",
     "dirac",
     "sparse",
-    # lookup
+    # lookup, serialization
     "get",
     "names",
+    "keras_names",
+    "serialize",
+    "deserialize",
 ]

@@ -73,3 +73,32 @@ def _normalize_axes(axes: Axes, ndim: int, name: str, shape: tuple[int, ...]) ->
 
 def _spatial_centre(shape, taps):
     return tuple(taps(k) for k in shape[:-2])
+
+
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_fits_build(limit: float, what: str, who: str) -> None:
+    """Refuse, when the initializer is built, parameters whose draws can exceed float32's largest finite value
+    (``limit`` bounds ``|value|``); with ``jax_enable_x64`` a float64 draw can hold them, so the call checks."""
+    if limit > _F32_MAX and (math.isinf(limit) or not jax.config.jax_enable_x64):
+        raise ValueError(
+            f"{who}: {what} gives values beyond float32's largest finite value {_F32_MAX:.7g} "
+            "(float64 draws need jax_enable_x64)."
+        )
+
+
+def _check_fits(limit: float, what: str, who: str, dtype: np.dtype) -> None:
+    """Refuse, when an initializer is called, parameters whose draws can exceed ``dtype``'s largest finite value
+    (e.g. a float16 draw of ``normal(1e5)``): a one-line ``ValueError`` instead of ``inf`` in the weights."""
+    if jnp.issubdtype(dtype, jnp.inexact):
+        fmax = float(jnp.finfo(dtype).max)
+        if limit > fmax:
+            raise ValueError(f"{who}: {what} gives values beyond {dtype.name}'s largest finite value {fmax:.7g}.")
+    elif jnp.issubdtype(dtype, jnp.integer) and limit > float(jnp.iinfo(dtype).max):
+        raise ValueError(f"{who}: {what} does not fit in {dtype.name} (largest {jnp.iinfo(dtype).max}).")
+
+
+# Bound on |z| of a float32 standard normal draw (jax's erfinv sampler stays below 5.5), used by the overflow
+# checks of the normal-based draws: |value| <= |mean| + _NORMAL_LIMIT * stddev.
+_NORMAL_LIMIT = 6.0

@@ -10,6 +10,7 @@ turns the pair into ``init(key, shape, dtype=float32, out_sharding=None)``. Ever
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn._util import CPU_COMPILER_OPTIONS, Initializer
-from jaxnn.initializers._checks import _check_dtype, _check_shape
+from jaxnn.initializers._checks import _check_dtype, _check_fits, _check_shape
 
 
 def _compute_dtype(dtype: np.dtype) -> np.dtype:
@@ -54,12 +55,20 @@ def _platform(out_sharding: jax.sharding.Sharding | None) -> str:
 
 
 def _random_initializer(
-    sampler: Callable, params: Callable, who: str, *, static: tuple = (), shardable: bool = True
+    sampler: Callable,
+    params: Callable,
+    who: str,
+    *,
+    static: tuple = (),
+    shardable: bool = True,
+    limit: Callable | None = None,
 ) -> Initializer:
     """Build ``init(key, shape, dtype=float32, out_sharding=None)``.
 
     ``params(shape) -> tuple of floats`` checks the shape (fans etc., raising
     clear errors) and gives the traced parameters of ``sampler(key, shape, compute_dtype, static, *params)``.
+    ``limit(*params) -> (bound, description)``, if given, bounds ``|value|`` of the draw; a dtype that cannot hold
+    it is refused with a one-line ``ValueError`` naming the parameters (``description``).
     """
 
     def init(
@@ -76,6 +85,8 @@ def _random_initializer(
                 "whole matrix); create it unsharded and jax.device_put it."
             )
         dyn = tuple(float(v) for v in params(shape_))
+        if limit is not None:
+            _check_fits(*limit(*dyn), who, dtype_)
         kw = dict(sampler=sampler, static=static, shape=shape_, dtype=dtype_)
         platform = _platform(out_sharding)
         if platform == "cpu":
@@ -108,3 +119,64 @@ def _constant_initializer(fill: Callable, who: str) -> Initializer:
 
     init.__name__ = init.__qualname__ = who
     return init
+
+
+class _Recorded:
+    # An initializer that remembers how it was built: the registry ``name`` of its factory and the factory's
+    # arguments (``kwargs``, defaults applied; ``shown``: those passed explicitly, for the repr), so
+    # ``initializers.serialize`` can store it and ``initializers.deserialize`` rebuild it. Calling it is calling
+    # the wrapped ``init`` -- same values, same jitted program. Its docstring is the wrapped function's.
+
+    __slots__ = ("fn", "name", "kwargs", "shown", "__name__")
+    __doc__ = property(lambda self: self.fn.__doc__)  # type: ignore[assignment]
+
+    def __init__(self, fn: Callable, name: str, kwargs: tuple = (), shown: tuple = ()):
+        for attr, value in (("fn", fn), ("name", name), ("kwargs", tuple(kwargs)), ("shown", tuple(shown))):
+            object.__setattr__(self, attr, value)
+        object.__setattr__(self, "__name__", getattr(fn, "__name__", name))
+
+    def __call__(
+        self,
+        key: jax.Array,
+        shape: Sequence[int],
+        dtype: Any = jnp.float32,
+        out_sharding: jax.sharding.Sharding | None = None,
+    ) -> jax.Array:
+        return self.fn(key, shape, dtype, out_sharding)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"an initializer is immutable (tried to set {name!r})")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs if k in self.shown)
+        return f"{self.name}({args})"
+
+    def __reduce__(self):
+        return _rebuild, (self.name, dict(self.kwargs))
+
+
+def _rebuild(name: str, kwargs: dict) -> Initializer:
+    from jaxnn.initializers._registry import get  # the registry imports every factory module
+
+    return get(name)(**kwargs)
+
+
+def _recorded(name: str) -> Callable:
+    """Decorate a factory so that the initializer it returns remembers ``(name, arguments)`` (a :class:`_Recorded`).
+    A factory built on another (``he_normal`` on ``variance_scaling``) records its own name and arguments."""
+
+    def decorate(factory: Callable) -> Callable:
+        sig = inspect.signature(factory)
+
+        @functools.wraps(factory)
+        def build(*args, **kwargs):
+            init = factory(*args, **kwargs)
+            bound = sig.bind(*args, **kwargs)
+            shown = tuple(bound.arguments)
+            bound.apply_defaults()
+            fn = init.fn if isinstance(init, _Recorded) else init
+            return _Recorded(fn, name, tuple(bound.arguments.items()), shown)
+
+        return build
+
+    return decorate

@@ -12,8 +12,8 @@ import numpy as np
 from jax import lax
 
 from jaxnn._util import Initializer
-from jaxnn.initializers._checks import _check_real, _spatial_centre
-from jaxnn.initializers._draw import _random_initializer
+from jaxnn.initializers._checks import _check_fits_build, _check_real, _spatial_centre
+from jaxnn.initializers._draw import _random_initializer, _recorded
 
 # Reflectors per block in _haar_columns (see docs/performance.md for the measurements behind the choice).
 _ORTHO_BLOCK = 256
@@ -134,6 +134,13 @@ def _haar_columns(key, m: int, k: int, dtype, block: int | None = None) -> jax.A
 
 
 def _sample_orthogonal(key, shape, cdtype, static, scale):
+    """The draw, ``sequential_vmap``-ed: under ``vmap`` each key's draw runs alone in a loop, as unbatched, so
+    ``vmap(init)(keys)[i]`` is bitwise ``init(keys[i])`` whatever the number of keys (batched GEMMs would
+    round differently from one batch size to another)."""
+    return jax.custom_batching.sequential_vmap(lambda k, s: _orthogonal_draw(k, shape, cdtype, static, s))(key, scale)
+
+
+def _orthogonal_draw(key, shape, cdtype, static, scale):
     (column_axis,) = static
     if math.prod(shape) == 0:
         return jnp.zeros(shape, cdtype)
@@ -146,6 +153,7 @@ def _sample_orthogonal(key, shape, cdtype, static, scale):
     return jnp.moveaxis(q, -1, column_axis) * scale
 
 
+@_recorded("orthogonal")
 def orthogonal(scale: float = 1.0, column_axis: int = -1) -> Initializer:
     r"""Factory: (semi-)orthogonal ``W`` times ``scale`` (Saxe et al. 2014).
 
@@ -162,9 +170,12 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1) -> Initializer:
     ``docs/performance.md``). Computed in float32
     (float64 for float64), cast to ``dtype``. Keras flattens rows =
     prod(shape[:-1]); torch rows = shape[0]. ``out_sharding`` raises
-    ``NotImplementedError`` (as in jax).
+    ``NotImplementedError`` (as in jax). A seed's draw does not depend on how
+    many are drawn together: ``jax.vmap(init)(keys)[i]`` is bitwise
+    ``init(keys[i])`` (the draw runs key by key under ``vmap``).
     """
     scale = _check_real(scale, "scale", "orthogonal", nonneg=True)
+    _check_fits_build(scale, f"scale={scale!r}", "orthogonal")
     if not isinstance(column_axis, (int, np.integer)) or isinstance(column_axis, bool):
         raise TypeError(f"orthogonal: column_axis must be an int, got column_axis={column_axis!r}.")
 
@@ -175,7 +186,14 @@ def orthogonal(scale: float = 1.0, column_axis: int = -1) -> Initializer:
             raise ValueError(f"orthogonal: column_axis={column_axis} is out of range for shape={shape}.")
         return (scale,)
 
-    return _random_initializer(_sample_orthogonal, params, "orthogonal", static=(int(column_axis),), shardable=False)
+    return _random_initializer(
+        _sample_orthogonal,
+        params,
+        "orthogonal",
+        static=(int(column_axis),),
+        shardable=False,
+        limit=lambda s: (s, f"scale={scale!r}"),
+    )
 
 
 def _sample_delta_orthogonal(key, shape, cdtype, static, scale):
@@ -184,6 +202,7 @@ def _sample_delta_orthogonal(key, shape, cdtype, static, scale):
     return jnp.zeros(shape, cdtype).at[centre].set(q)
 
 
+@_recorded("delta_orthogonal")
 def delta_orthogonal(scale: float = 1.0) -> Initializer:
     r"""Factory: delta-orthogonal conv kernel (Xiao et al. 2018).
 
@@ -196,6 +215,7 @@ def delta_orthogonal(scale: float = 1.0) -> Initializer:
     comes from :func:`orthogonal`, so not the same numbers for a key.
     """
     scale = _check_real(scale, "scale", "delta_orthogonal", nonneg=True)
+    _check_fits_build(scale, f"scale={scale!r}", "delta_orthogonal")
 
     def params(shape):
         if len(shape) not in (3, 4, 5):
@@ -208,4 +228,6 @@ def delta_orthogonal(scale: float = 1.0) -> Initializer:
             )
         return (scale,)
 
-    return _random_initializer(_sample_delta_orthogonal, params, "delta_orthogonal", shardable=False)
+    return _random_initializer(
+        _sample_delta_orthogonal, params, "delta_orthogonal", shardable=False, limit=lambda s: (s, f"scale={scale!r}")
+    )

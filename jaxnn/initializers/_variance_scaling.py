@@ -8,8 +8,8 @@ import math
 
 from jaxnn._util import Initializer, positive_int
 from jaxnn.initializers._basic import _sample_normal, _sample_symmetric_uniform, _sample_truncated_normal
-from jaxnn.initializers._checks import Axes, _check_real
-from jaxnn.initializers._draw import _random_initializer
+from jaxnn.initializers._checks import _NORMAL_LIMIT, Axes, _check_fits_build, _check_real
+from jaxnn.initializers._draw import _random_initializer, _recorded
 from jaxnn.initializers._fans import compute_fans
 
 # std of N(0, 1) truncated to (-2, 2); = truncated_normal_std(-2, 2).
@@ -35,6 +35,7 @@ def _fan_denominator(shape, mode, in_axis, out_axis, batch_axis, who):
     return n
 
 
+@_recorded("variance_scaling")
 def variance_scaling(
     scale: float, mode: str, distribution: str, in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = ()
 ) -> Initializer:
@@ -88,8 +89,19 @@ def variance_scaling(
         "normal": _sample_normal,
         "uniform": _sample_symmetric_uniform,
     }[distribution]
+    # |value| <= reach * (the first traced parameter): the truncation 2, the normal's bound, 1 (the uniform bound)
+    reach = {"truncated_normal": 2.0, "normal": _NORMAL_LIMIT, "uniform": 1.0}[distribution]
+    first = {"truncated_normal": 1.0 / _TRUNC_STD_2, "normal": 1.0, "uniform": math.sqrt(3.0)}[distribution]
+    what = f"scale={scale!r}"
+    _check_fits_build(reach * first * math.sqrt(scale), what, "variance_scaling")  # when built: a fan of 1
     static = (-2.0, 2.0) if distribution == "truncated_normal" else ()
-    return _random_initializer(sampler, params, f"variance_scaling({distribution}, {mode})", static=static)
+    return _random_initializer(
+        sampler,
+        params,
+        f"variance_scaling({distribution}, {mode})",
+        static=static,
+        limit=lambda p, *_: (reach * p, f"{what} with this shape's fan"),
+    )
 
 
 def _gain_squared(gain: float, who: str) -> float:
@@ -97,6 +109,7 @@ def _gain_squared(gain: float, who: str) -> float:
     return g * g
 
 
+@_recorded("glorot_normal")
 def glorot_normal(gain: float = 1.0, *, in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = ()) -> Initializer:
     r"""Factory: Glorot/Xavier normal, std ``gain * sqrt(2 / (fan_in + fan_out))``.
 
@@ -109,6 +122,7 @@ def glorot_normal(gain: float = 1.0, *, in_axis: Axes = -2, out_axis: Axes = -1,
     )
 
 
+@_recorded("glorot_uniform")
 def glorot_uniform(gain: float = 1.0, *, in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = ()) -> Initializer:
     r"""Factory: Glorot/Xavier uniform, ``U(+-gain * sqrt(6 / (fan_in + fan_out)))``.
 
@@ -134,6 +148,7 @@ def _he_scale(negative_slope: float, gain: float | None, who: str) -> float:
     return 2.0 / (1.0 + slope * slope)
 
 
+@_recorded("he_normal")
 def he_normal(
     negative_slope: float = 0.0,
     *,
@@ -155,6 +170,7 @@ def he_normal(
     )
 
 
+@_recorded("he_uniform")
 def he_uniform(
     negative_slope: float = 0.0,
     *,
@@ -177,6 +193,7 @@ kaiming_normal = he_normal
 kaiming_uniform = he_uniform
 
 
+@_recorded("lecun_normal")
 def lecun_normal(gain: float = 1.0, *, in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = ()) -> Initializer:
     r"""Factory: LeCun normal, std ``gain / sqrt(fan_in)``.
 
@@ -188,11 +205,13 @@ def lecun_normal(gain: float = 1.0, *, in_axis: Axes = -2, out_axis: Axes = -1, 
     )
 
 
+@_recorded("lecun_uniform")
 def lecun_uniform(gain: float = 1.0, *, in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = ()) -> Initializer:
     r"""Factory: LeCun uniform, ``U(+-gain * sqrt(3 / fan_in))`` (LeCun et al. 1998)."""
     return variance_scaling(_gain_squared(gain, "lecun_uniform"), "fan_in", "uniform", in_axis, out_axis, batch_axis)
 
 
+@_recorded("torch_linear_default")
 def torch_linear_default(
     fan_in: int | None = None, *, in_axis: Axes = -2, out_axis: Axes = -1, batch_axis: Axes = ()
 ) -> Initializer:
