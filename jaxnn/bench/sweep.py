@@ -46,7 +46,7 @@ from jaxnn.bench.program import Program
 from jaxnn.bench.scheme import Scheme, check_schemes, initial_params, seed_keys
 from jaxnn.bench.summary import run_metrics, summarize
 
-__all__ = ["SweepResult", "sweep", "merge"]
+__all__ = ["Scheme", "SweepResult", "sweep", "merge"]  # Scheme re-exported: what sweep() compares
 
 
 @dataclasses.dataclass
