@@ -162,7 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="JAX persistent compilation cache directory, so a repeated run loads the compiled programs "
         "instead of compiling them ($JAXNN_COMPILE_CACHE; default %(default)s; 'none' disables)",
     )
-    o.add_argument("--distributed", action="store_true", help="call jax.distributed.initialize() first (multi-host)")
+    o.add_argument(
+        "--distributed",
+        action="store_true",
+        help="run as one process of a multi-process JAX job (jax.distributed.initialize): the runs are sharded over "
+        "every process's devices and only process 0 writes --out. Without --coordinator/--num-processes/--process-id, "
+        "the cluster is detected from the environment (SLURM, Open MPI, Cloud TPU, ...)",
+    )
+    o.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0's coordinator (with --distributed)")
+    o.add_argument("--num-processes", type=int, help="number of processes in the job (with --distributed)")
+    o.add_argument("--process-id", type=int, help="this process's index, 0 .. N-1 (with --distributed)")
     o.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     o.add_argument("--quiet", action="store_true", help="no progress bar and no table; print only the paths")
     return p
@@ -268,7 +277,8 @@ def run(
             if on_chunk is not None:
                 on_chunk(phase, idx)
 
-        store = results.ChunkStore(out, results.config_fingerprint(config.to_json()))
+        # Only process 0 touches the directory; the others get the finished runs from it (execution._share_done).
+        store = results.ChunkStore(out, results.config_fingerprint(config.to_json())) if main_process else None
         bar = None
         if not quiet:
             from tqdm.auto import tqdm
@@ -356,10 +366,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, cfg in PRESETS.items():
             print(f"{name:16s} {cfg.description}")
         return 0
+    cluster = {"coordinator_address": args.coordinator, "num_processes": args.num_processes}
+    cluster["process_id"] = args.process_id
+    if not args.distributed and any(v is not None for v in cluster.values()):
+        print("jaxnn-bench: error: --coordinator/--num-processes/--process-id need --distributed", file=sys.stderr)
+        return 2
     if args.distributed:
         import jax
 
-        jax.distributed.initialize()
+        try:
+            jax.distributed.initialize(**{k: v for k, v in cluster.items() if v is not None})
+        except (RuntimeError, ValueError, TypeError) as e:
+            print(f"jaxnn-bench: error: jax.distributed.initialize failed: {str(e).splitlines()[0]}", file=sys.stderr)
+            return 2
     try:
         config = config_from_args(args)
         devices = None

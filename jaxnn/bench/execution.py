@@ -31,6 +31,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import dataclasses
+import io
 import math
 import os
 import time
@@ -114,6 +115,30 @@ def _to_host(tree):
 
         tree = multihost_utils.process_allgather(tree, tiled=True)
     return jax.tree_util.tree_map(np.asarray, jax.device_get(tree))
+
+
+def _share_done(done: dict) -> dict:
+    """Process 0's finished runs (``{run: {name: array}}``), on every process. Only process 0 reads and writes
+    the results directory; the others learn from it which runs to skip and their arrays, so every process
+    issues the same program calls and returns the same results."""
+    from jax.experimental import multihost_utils
+
+    payload = b""
+    if jax.process_index() == 0 and done:
+        runs = np.array(sorted(done))
+        arrays = {k: np.stack([done[int(r)][k] for r in runs]) for k in done[int(runs[0])]}
+        buf = io.BytesIO()
+        np.savez(buf, __runs__=runs, **arrays)
+        payload = buf.getvalue()
+    size = int(multihost_utils.broadcast_one_to_all(np.int32(len(payload))))
+    if size == 0:
+        return {}
+    data = np.frombuffer(payload, np.uint8) if jax.process_index() == 0 else np.zeros(size, np.uint8)
+    data = np.asarray(multihost_utils.broadcast_one_to_all(data))
+    with np.load(io.BytesIO(data.tobytes())) as z:
+        arrays = {k: z[k] for k in z.files}
+    runs = arrays.pop("__runs__")
+    return {int(r): {k: v[i] for k, v in arrays.items()} for i, r in enumerate(runs)}
 
 
 def _placement(devices, train_data, eval_data):
@@ -315,6 +340,8 @@ def run_program(
                 diff = ", ".join(f"{k} {was.get(k)!r} (now {v!r})" for k, v in current.items() if was.get(k) != v)
                 store.reject(path, f"was computed with other execution settings that can change numbers: {diff}")
         done = merge(lambda ex: ex.get("numerics") == current)
+    if jax.process_count() > 1:  # every process must issue the same program calls: agree on what is done
+        done = _share_done(done)
     tag = {"numerics": numerics(devices, chunk_size), "request": request}
     if progress is not None and done:
         progress.update(len(done))
