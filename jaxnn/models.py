@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxnn import activations, initializers
+from jaxnn._transformer import transformer_apply, transformer_init
 from jaxnn._util import Array, Initializer, Params, layer_dicts, positive_int
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "resmlp_apply",
     "get_activation",
     "layers",
+    "transformer_init",
+    "transformer_apply",
 ]
 
 
