@@ -40,6 +40,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn._hmm import (
+    HMM,
+    HMMLanguage,
+    hmm_entropy_rate,
+    hmm_language,
+    hmm_next_token_logprobs,
+    hmm_sample,
+    hmm_unigram_entropy,
+)
+
 __all__ = [
     "Dataset",
     "DatasetInfo",
@@ -49,6 +59,13 @@ __all__ = [
     "synthetic_classification",
     "split_indices",
     "validation_split",
+    "HMM",
+    "HMMLanguage",
+    "hmm_language",
+    "hmm_sample",
+    "hmm_next_token_logprobs",
+    "hmm_entropy_rate",
+    "hmm_unigram_entropy",
 ]
 
 
