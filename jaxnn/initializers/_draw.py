@@ -127,7 +127,7 @@ class _Recorded:
     # ``initializers.serialize`` can store it and ``initializers.deserialize`` rebuild it. Calling it is calling
     # the wrapped ``init`` -- same values, same jitted program. Its docstring is the wrapped function's.
 
-    __slots__ = ("fn", "name", "kwargs", "shown", "__name__")
+    __slots__ = ("fn", "name", "kwargs", "shown", "__name__", "__weakref__")  # jax.jit caches by weak reference
     __doc__ = property(lambda self: self.fn.__doc__)  # type: ignore[assignment]
 
     def __init__(self, fn: Callable, name: str, kwargs: tuple = (), shown: tuple = ()):
