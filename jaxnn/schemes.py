@@ -24,6 +24,17 @@ import numpy as np
 import optax
 
 from jaxnn import activations, initializers, models
+from jaxnn._transformer_schemes import (
+    deepnorm,
+    deepnorm_constants,
+    gpt2,
+    mup_transformer,
+    mup_transformer_lr_multipliers,
+    mup_transformer_optimizer,
+    scale_by_mup_transformer,
+    t_fixup,
+    transformer_standard,
+)
 from jaxnn._util import Array, Initializer, Params, check_key, layer_dicts, map_layer_dicts, positive_int
 
 __all__ = [
@@ -38,6 +49,15 @@ __all__ = [
     "mup_lr_multipliers",
     "scale_by_mup",
     "mup_optimizer",
+    "gpt2",
+    "t_fixup",
+    "deepnorm",
+    "deepnorm_constants",
+    "mup_transformer",
+    "mup_transformer_lr_multipliers",
+    "scale_by_mup_transformer",
+    "mup_transformer_optimizer",
+    "transformer_standard",
 ]
 
 # ------------------------------------------------------------------------------------------- helpers
