@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnn import _trace
 from jaxnn._util import Array, Params, positive_int
 from jaxnn.models import get_activation
 
@@ -72,6 +73,8 @@ class SignalReport(NamedTuple):
         when exact; Gauss-quadrature weights when estimated); each row sums to 1.
       jacobian_method: ``"exact"`` or ``"lanczos"``.
       activation: the activation name used for the unit statistics (``None`` if unknown).
+      layer_names: for a model whose layers were found by tracing (a plain ``apply_fn(params, x)``), each
+        layer's parameter leaf path (e.g. ``params/Dense_0/kernel``); ``None`` for ``return_activations`` models.
     """
 
     pre_moment: np.ndarray
@@ -84,6 +87,7 @@ class SignalReport(NamedTuple):
     jacobian_weights: np.ndarray
     jacobian_method: str
     activation: str | None
+    layer_names: tuple[str, ...] | None = None
 
     @property
     def num_layers(self) -> int:
@@ -516,7 +520,11 @@ def layer_moments(params: Params, apply_fn: Callable, x: Array, key: Array) -> d
     ``key``). jit- and vmap-clean (e.g. ``jax.vmap`` over stacked parameters of several seeds) with
     ``apply_fn`` static.
     """
-    acts, grads = _forward_backward_impl(params, apply_fn, jnp.asarray(x), key)
+    x = jnp.asarray(x)
+    if not _trace.has_return_activations(apply_fn, params, x):  # any framework: find the layers by tracing
+        traced = _trace.trace_layers(apply_fn, params, x)
+        params, apply_fn = traced.arrays(params), traced.on_arrays
+    acts, grads = _forward_backward_impl(params, apply_fn, x, key)
 
     def m(a):
         a = a.astype(jnp.float32)
@@ -549,6 +557,11 @@ def signal_propagation(
       apply_fn: ``apply_fn(params, x, return_activations=True) -> (out, [{"pre": z, "post": h}, ...])``
         (``jaxnn.models.mlp_apply``, ``resmlp_apply``, ``conv_apply`` and any function with that contract;
         bind the activation with ``functools.partial``). ``apply_fn(params, x)`` must return ``out``.
+        Or a plain ``apply_fn(params, x) -> out`` from any framework (Flax ``lambda p, x: model.apply(p, x)``,
+        Haiku ``transformed.apply`` without rng, ``lambda m, x: jax.vmap(m)(x)`` for an Equinox module): its
+        layers -- the dense/conv contractions with a parameter leaf, their outputs after the bias and the
+        nonlinearity that follows -- are found by tracing it (:mod:`jaxnn._trace`); ``layer_names`` then holds
+        their parameter paths.
       batch: inputs ``x`` of shape ``(B, ...)``, or an ``(x, y)`` tuple (``y`` is ignored).
       key: PRNG key for the output cotangent ``u ~ N(0, I)`` and the Lanczos start vectors.
       activation: name or callable ``phi`` for the dead / saturated statistics; ``None`` infers it from the
@@ -575,7 +588,12 @@ def signal_propagation(
         raise ValueError(f"saturation_threshold must be in (0, 1), got {saturation_threshold!r}")
     k_cot, k_jac = jax.random.split(key)
 
-    acts, stats = _forward_backward(params, apply_fn, x, k_cot)
+    acts_fn, jac_fn, layer_names = apply_fn, apply_fn, None
+    if not _trace.has_return_activations(apply_fn, params, x):  # any framework: find the layers by tracing
+        traced = _trace.trace_layers(apply_fn, params, x)
+        params, acts_fn, jac_fn = traced.arrays(params), traced.on_arrays, traced.apply_arrays
+        layer_names = tuple(layer.path for layer in traced.layers)
+    acts, stats = _forward_backward(params, acts_fn, x, k_cot)
     stats = jax.device_get(stats)
     pre, post, grad = (np.asarray(stats[k], np.float64) for k in ("pre", "post", "grad"))
     identical = np.asarray(stats["identical"], bool)
@@ -593,7 +611,7 @@ def signal_propagation(
     else:
         xs = x[: min(num_jacobian_examples, x.shape[0])]
         sv, w, method = jacobian_spectrum(
-            _PerExample(apply_fn),
+            _PerExample(jac_fn),
             xs,
             k_jac,
             params=params,
@@ -601,7 +619,7 @@ def signal_propagation(
             num_steps=num_lanczos_steps,
             max_exact_dim=max_exact_dim,
         )
-    return SignalReport(pre, post, grad, dead, sat, identical, sv, w, method, act_name)
+    return SignalReport(pre, post, grad, dead, sat, identical, sv, w, method, act_name, layer_names)
 
 
 # --------------------------------------------------------------------------------------- summary & verdict

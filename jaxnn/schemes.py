@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnn import activations, initializers, models
+from jaxnn import _trace, activations, initializers, models
 from jaxnn._transformer_schemes import (
     deepnorm,
     deepnorm_constants,
@@ -115,7 +115,12 @@ def lsuv(
       key: PRNG key for the orthonormal start.
       params: the model's parameters (structure and biases are used).
       apply_fn: ``apply_fn(params, x, return_activations=True) -> (out, [{"pre", "post"}, ...])`` with one
-        record per layer, in :func:`jaxnn.models.layers` order (true of the jaxnn models).
+        record per layer, in :func:`jaxnn.models.layers` order (true of the jaxnn models). Or a plain
+        ``apply_fn(params, x) -> out`` from any framework, ``params`` any pytree (Flax, Haiku, an Equinox
+        module): the layers (dense/conv contractions with a parameter leaf) are found by tracing it
+        (:mod:`jaxnn._trace`), each layer's leaf is redrawn through :func:`jaxnn.reinit` (the framework's
+        layout; the key folded with the leaf's path) and rescaled by the variance of the contraction's output
+        after its bias; other leaves are kept. A leaf feeding several layers (shared weights) raises.
       batch: inputs ``x`` ``(B, ...)`` or an ``(x, y)`` tuple.
       tol: tolerance on ``|Var - 1|``, > 0.
       max_iters: maximum rescalings per layer, >= 1.
@@ -129,6 +134,8 @@ def lsuv(
     x = jnp.asarray(x)
     if x.ndim < 2 or x.shape[0] < 2:
         raise ValueError(f"batch must hold at least 2 examples along axis 0, got shape {x.shape}")
+    if not _trace.has_return_activations(apply_fn, params, x):  # any framework: find the layers by tracing
+        return _trace.lsuv_traced(key, params, apply_fn, x, tol=tol, max_iters=max_iters, w_init=w_init)
     layers = _layer_list(params)
     n = len(layers)
     _, acts = jax.eval_shape(lambda p: apply_fn(p, x, return_activations=True), params)
