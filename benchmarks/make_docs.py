@@ -16,7 +16,7 @@ cannot drift from the results they quote. Text outside the markers is left alone
 
 ``--collect DIR`` copies ``config.json``, ``summary.csv`` and ``summary.md`` of a ``jaxnn-bench`` results
 directory into ``benchmarks/results/presets/<preset>/``; run the script again afterwards to refresh the docs.
-It reads only JSON and CSV, so it needs nothing beyond the standard library.
+It reads only JSON and CSV; numbers are formatted by :mod:`jaxnn.bench.results`, as in the runs' own summaries.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import re
 import shutil
 import sys
 from pathlib import Path
+
+from jaxnn.bench.results import format_ci, format_number, summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -59,32 +61,7 @@ _BLOCK = re.compile(r"<!-- generated:(?P<name>[\w.:-]+) -->\n(?P<body>.*?)<!-- /
 
 
 # ------------------------------------------------------------------------------------------------- formatting
-# the same number formats as the benchmark's own summary.md (jaxnn.bench), so a table here reads like the run's
-
-
-def _fmt(v, digits=3, inf="inf") -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    v = float(v)
-    if math.isnan(v):
-        return "–"
-    if math.isinf(v):
-        return inf if v > 0 else "-inf"
-    if v != 0 and (abs(v) >= 1e4 or abs(v) < 1e-3):
-        return f"{v:.{digits - 1}e}"
-    if v.is_integer() and abs(v) >= 10:
-        return f"{v:.0f}"
-    return f"{v:.{digits}g}"
-
-
-def _ci(row, key, digits=3) -> str:
-    v, lo, hi = row[key], row[f"{key}_lo"], row[f"{key}_hi"]
-    if v is None or math.isnan(v):
-        return "–"
-    inf = "never" if key.startswith("steps") else "inf"
-    return f"{_fmt(v, digits, inf)} [{_fmt(lo, digits, inf)}, {_fmt(hi, digits, inf)}]"
+# numbers and summary tables are formatted by jaxnn.bench.results, the code that writes the run's own summary.md
 
 
 def _parse(value: str):
@@ -146,42 +123,13 @@ class Preset:
         return f"{name} {cmp} {c['target']:g}"
 
     def table(self) -> list[str]:
-        on = self.config["target_on"].replace("_", " ")
-        has_lr = any(r.get("learning_rate") is not None for r in self.rows)
-        head = (
-            ["rank", self.compared]
-            + (["lr"] if has_lr else [])
-            + [
-                "reached",
-                "steps to target (reached runs)",
-                f"AUC of {on}",
-                "final eval loss",
-                f"final {self.metric_name}",
-                "diverged",
-                "p vs best (Holm)",
-            ]
+        return summary_table(
+            self.rows, target_on=self.config["target_on"], metric_name=self.metric_name, compared=self.compared
         )
-        rows = []
-        for r in self.rows:
-            sig = "best" if r["best"] else f"{_fmt(r['p_holm'], 2)}{' *' if r['significant'] else ''}"
-            rows.append(
-                [str(r["rank"]), f"`{r['scheme']}`"]
-                + ([_fmt(r["learning_rate"])] if has_lr else [])
-                + [
-                    f"{r['n_reached']}/{r['n_seeds']}",
-                    _ci(r, "steps_to_target_reached"),
-                    _ci(r, "auc"),
-                    _ci(r, "final_eval_loss"),
-                    _ci(r, "final_eval_metric"),
-                    str(r["n_diverged"]),
-                    sig,
-                ]
-            )
-        return _table(head, rows)
 
     def settings_line(self) -> str:
         c, env = self.config, self.environment
-        lrs = ", ".join(_fmt(v) for v in c["learning_rates"])
+        lrs = ", ".join(format_number(v) for v in c["learning_rates"])
         machine = (
             f"{env.get('jax_backend', '?')}, {env.get('cpu_count', '?')} cores, jax {env.get('jax', '?')}"
             if env
@@ -203,7 +151,7 @@ class Preset:
                 f"AUC, led by `{best['scheme']}`."
             )
         parts = [
-            f"**Verdict:** fastest `{best['scheme']}`, median {_fmt(best['steps_to_target_reached'])} steps "
+            f"**Verdict:** fastest `{best['scheme']}`, median {format_number(best['steps_to_target_reached'])} steps "
             f"({best['n_reached']}/{best['n_seeds']} seeds reached the target)."
         ]
         tied = [f"`{r['scheme']}`" for r in rows[1:] if not r["significant"]]
@@ -252,14 +200,14 @@ def block_headline() -> str:
     p = Preset("default")
     rows = []
     for r in p.rows:
-        sig = "best" if r["best"] else f"{_fmt(r['p_holm'], 2)}{' *' if r['significant'] else ''}"
+        sig = "best" if r["best"] else f"{format_number(r['p_holm'], 2)}{' *' if r['significant'] else ''}"
         rows.append(
             [
                 r["rank"],
                 f"`{r['scheme']}`",
                 f"{r['n_reached']}/{r['n_seeds']}",
-                _ci(r, "steps_to_target_reached"),
-                _fmt(r["final_eval_metric"]),
+                format_ci(r, "steps_to_target_reached"),
+                format_number(r["final_eval_metric"]),
                 sig,
             ]
         )
@@ -458,8 +406,8 @@ def block_depth_sweep() -> str:
                 f"`{r['scheme']}`",
                 _signed(r["forward_log10"]),
                 _signed(r["backward_log10"]),
-                _fmt(r["jac_sigma_median"], 2),
-                _fmt(r["jac_spread_log10"], 2),
+                format_number(r["jac_sigma_median"], 2),
+                format_number(r["jac_spread_log10"], 2),
                 str(r["verdict"]).split(" (")[0],
             ]
         )
@@ -484,7 +432,7 @@ def _signed(v) -> str:
         return ""
     v = float(v)
     if math.isinf(v) or math.isnan(v):
-        return _fmt(v)
+        return format_number(v)
     return f"{v:+.2f}"
 
 

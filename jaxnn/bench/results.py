@@ -450,7 +450,9 @@ def prepare_dir(root, config: Mapping[str, Any], *, overwrite: bool = False, ext
 # ---------------------------------------------------------------------------------------------------- outputs
 
 
-def _fmt(v, digits=3, inf="inf") -> str:
+def format_number(v, digits: int = 3, inf: str = "inf") -> str:
+    """How every number of a summary is written: ``digits`` significant digits, scientific outside [1e-3, 1e4),
+    integers >= 10 without decimals, ``inf`` for +inf (``"never"`` for steps), ``–`` for NaN, "" for None."""
     if v is None:
         return ""
     if isinstance(v, (bool, np.bool_)):
@@ -467,12 +469,31 @@ def _fmt(v, digits=3, inf="inf") -> str:
     return f"{v:.{digits}g}"
 
 
-def _ci(row, key, digits=3) -> str:
+def format_ci(row, key: str, digits: int = 3) -> str:
+    """``row[key]`` with its CI (``row[key + "_lo"]``, ``row[key + "_hi"]``) as ``"v [lo, hi]"``."""
     v, lo, hi = row[key], row[f"{key}_lo"], row[f"{key}_hi"]
     if v is None or np.isnan(v):
         return "–"
     inf = "never" if key.startswith("steps") else "inf"
-    return f"{_fmt(v, digits, inf)} [{_fmt(lo, digits, inf)}, {_fmt(hi, digits, inf)}]"
+    return f"{format_number(v, digits, inf)} [{format_number(lo, digits, inf)}, {format_number(hi, digits, inf)}]"
+
+
+def summary_table(summary, *, target_on: str, metric_name: str = "metric", compared: str = "scheme") -> list[str]:
+    """The ranked Markdown table (header, rule, one line per row, best first) of :func:`jaxnn.bench.summary.summarize`
+    rows, or of the same rows read back from ``summary.csv``: the one place a summary's numbers are formatted."""
+    on = target_on.replace("_", " ")
+    has_lr = any(r.get("learning_rate") is not None for r in summary)
+    head = ["rank", compared] + (["lr"] if has_lr else [])
+    head += ["reached", "steps to target (reached runs)", f"AUC of {on}", "final eval loss", f"final {metric_name}"]
+    head += ["diverged", "p vs best (Holm)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in summary:
+        sig = "best" if r["best"] else f"{format_number(r['p_holm'], 2)}{' *' if r['significant'] else ''}"
+        cells = [str(r["rank"]), f"`{r['scheme']}`"] + ([format_number(r["learning_rate"])] if has_lr else [])
+        cells += [f"{r['n_reached']}/{r['n_seeds']}", format_ci(r, "steps_to_target_reached"), format_ci(r, "auc")]
+        cells += [format_ci(r, "final_eval_loss"), format_ci(r, "final_eval_metric"), str(r["n_diverged"]), sig]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def summary_markdown(
@@ -487,43 +508,8 @@ def summary_markdown(
     on = settings["target_on"]
     cmp = "≥" if settings.get("higher_is_better") else "≤"
     target_desc = f"{on.replace('_', ' ')} {cmp} {settings['target']:g}"
-    has_lr = any(r.get("learning_rate") is not None for r in summary)
-    head = (
-        ["rank", compared]
-        + (["lr"] if has_lr else [])
-        + [
-            "reached",
-            "steps to target (reached runs)",
-            f"AUC of {on.replace('_', ' ')}",
-            "final eval loss",
-            f"final {metric_name}",
-            "diverged",
-            "p vs best (Holm)",
-        ]
-    )
-    lines = []
-    if title:
-        lines += [f"### {title}", ""]
-    lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    for r in summary:
-        if r["best"]:
-            sig = "best"
-        else:
-            sig = f"{_fmt(r['p_holm'], 2)}{' *' if r['significant'] else ''}"
-        cells = (
-            [str(r["rank"]), f"`{r['scheme']}`"]
-            + ([_fmt(r["learning_rate"])] if has_lr else [])
-            + [
-                f"{r['n_reached']}/{r['n_seeds']}",
-                _ci(r, "steps_to_target_reached"),
-                _ci(r, "auc"),
-                _ci(r, "final_eval_loss"),
-                _ci(r, "final_eval_metric"),
-                str(r["n_diverged"]),
-                sig,
-            ]
-        )
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = [f"### {title}", ""] if title else []
+    lines += summary_table(summary, target_on=on, metric_name=metric_name, compared=compared)
     lines += [
         "",
         f"Target: {target_desc} within {settings['steps']} steps (evaluated every {settings['eval_every']}); "
@@ -560,7 +546,7 @@ def tuning_markdown(names, tuning, *, settings: Mapping[str, Any], compared: str
     for i, name in enumerate(names):
         cells = []
         for j in range(lrs.size):
-            v = _fmt(sign * score[i, j])
+            v = format_number(sign * score[i, j])
             cells.append(f"**{v}**" if j == int(tuning["choice"][i]) else v)
         lines.append("| " + " | ".join([f"`{name}`", *cells]) + " |")
     return "\n".join(lines) + "\n"

@@ -61,6 +61,11 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad", "lion", "nadam", "ad
 _REGRESSION_LOSSES = ("mean_squared_error", "mean_absolute_error", "huber", "smooth_l1", "log_cosh")
 
 
+def _snake(names) -> list[str]:
+    """The jaxnn-style names of a registry (its Keras class-name aliases resolve too, but would crowd a message)."""
+    return [n for n in names if n == n.lower()]
+
+
 def split_specs(text: str, sep: str = ",") -> list[str]:
     """Split ``"he_normal, uniform(-0.05, 0.05)"`` at top-level separators (not inside parentheses)."""
     out, depth, cur = [], 0, []
@@ -124,7 +129,7 @@ def initializer(spec: str, scheme: str | None = None):
     except ValueError as e:
         raise ValueError(
             f"unknown initializer in {where}; valid names: "
-            f"{', '.join(initializers.names())}; named schemes: {', '.join(NAMED_SCHEMES)}"
+            f"{', '.join(_snake(initializers.names()))}; named schemes: {', '.join(NAMED_SCHEMES)}"
         ) from e
     try:
         return factory(*args, **kwargs)
@@ -227,7 +232,7 @@ def loss(spec: str, task: str, num_classes: int | None):
     try:
         fn = losses.get(name)
     except ValueError as e:
-        raise ValueError(f"unknown loss {spec!r}; valid losses: {', '.join(losses.names())}") from e
+        raise ValueError(f"unknown loss {spec!r}; valid losses: {', '.join(_snake(losses.names()))}") from e
     if args:
         raise ValueError(f"loss {spec!r}: give loss options as keywords, e.g. huber(delta=1.0)")
     fn = bind(fn, **kwargs) if kwargs else fn
