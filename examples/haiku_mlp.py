@@ -28,8 +28,9 @@ def main(steps: int = 1500, seed: int = 0) -> dict:
     ds = jaxnn.datasets.load("digits", seed=seed)
     net = hk.without_apply_rng(hk.transform(forward))
     k_init, k_reinit, k_data = jax.random.split(jax.random.key(seed), 3)
-    params = net.init(k_init, ds.x_train[:1])
-    params = jaxnn.reinit(k_reinit, params, {"mlp/~/linear_1/w": I.zeros})  # zero output layer, the rest kept
+    params = jax.jit(net.init)(k_init, ds.x_train[:1])  # jitted: one compiled draw rather than one per parameter
+    zero_output = jax.jit(lambda key, p: jaxnn.reinit(key, p, {"mlp/~/linear_1/w": I.zeros}))  # the rest kept
+    params = zero_output(k_reinit, params)
     result = train.fit(
         params,
         (ds.x_train, ds.y_train),
