@@ -81,12 +81,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="default", help="starting configuration (see --list-presets)")
     p.add_argument("--list-presets", action="store_true", help="list the presets and exit")
     g = p.add_argument_group("what to train (override the preset)")
-    g.add_argument("--dataset", help="digits, breast_cancer, diabetes or synthetic_regression")
+    g.add_argument("--dataset", help="digits, breast_cancer, diabetes, synthetic_regression or hmm (model transformer)")
     g.add_argument("--dataset-seed", type=int, help="seed of the train/test split")
     g.add_argument(
         "--model",
-        choices=("mlp", "conv", "resmlp"),
-        help="resmlp: residual MLP, --depth blocks h + f(h) of --width units (2-layer branches)",
+        choices=("mlp", "conv", "resmlp", "transformer"),
+        help="resmlp: residual MLP, --depth blocks h + f(h) of --width units (2-layer branches); "
+        "transformer: decoder-only, on --dataset hmm (--d-model, --heads, --layers)",
+    )
+    g.add_argument("--d-model", dest="d_model", type=_ints, help="transformer width(s), e.g. 32,64,128")
+    g.add_argument("--heads", dest="num_heads", type=int, help="transformer attention heads")
+    g.add_argument("--layers", dest="num_layers", type=int, help="transformer blocks")
+    g.add_argument(
+        "--warmup",
+        type=_floats,
+        help="linear learning-rate warmup over this fraction of the steps (0: none); several, e.g. 0,0.1: "
+        "every scheme at each",
+    )
+    g.add_argument(
+        "--lr-mode",
+        dest="lr_mode",
+        choices=("tune", "each"),
+        help="with several --lr: tune (each scheme at its rate tuned on a validation split) or each "
+        "(every rate its own compared entry: loss against learning rate)",
     )
     g.add_argument("--depth", type=int, help="number of hidden layers (resmlp: residual blocks) (with --width)")
     g.add_argument("--width", type=int, help="hidden width (with --depth; default: the preset's first width)")
@@ -101,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--schemes",
         type=_specs,
         help="initialization schemes: WEIGHT or WEIGHT/BIAS initializer specs, "
-        "or named schemes lsuv, fixup (resmlp), zero (ZerO)",
+        "or named schemes lsuv, fixup (resmlp), zero (ZerO); transformer: NORM/INIT, e.g. post/xavier_uniform, "
+        "pre/gpt2, deepnorm/deepnorm, none/t_fixup, pre/mup",
     )
     g.add_argument("--optimizer", help="optax optimizer spec without the learning rate, e.g. 'sgd(momentum=0.9)', adam")
     g.add_argument(
@@ -202,6 +220,11 @@ def config_from_args(args: argparse.Namespace):
         "train_loss",
         "seed",
         "channels",
+        "d_model",
+        "num_heads",
+        "num_layers",
+        "warmup",
+        "lr_mode",
     ):
         v = getattr(args, name, None)
         if v is not None:
@@ -286,13 +309,11 @@ def run(
             bar = tqdm(total=exp.n_runs, unit="run", desc=config.preset, dynamic_ncols=True, file=sys.stderr)
         t0 = time.perf_counter()
         try:
-            parts = []
-            for i, loss_fn in enumerate(exp.losses.values()):
-                prefix = "" if len(exp.losses) == 1 else f"loss{i}/"
+            parts, names = [], []
+            for prefix, entry_names, kwargs in exp.sweep_calls():
                 parts.append(
                     sweep.sweep(
-                        **exp.sweep_args(),
-                        loss_fn=loss_fn,
+                        **kwargs,
                         execution=execution,
                         store=store,
                         progress=bar,
@@ -300,6 +321,7 @@ def run(
                         phase_prefix=prefix,
                     )
                 )
+                names += entry_names
         except BaseException:
             if replaced:  # failed before its first chunk: put the old results back
                 results.restore_replaced(out)
@@ -309,15 +331,15 @@ def run(
                 bar.close()
         if replaced:
             results.discard_replaced(out)
-        result = _finish(config, exp, parts, out, t0, plots, main_process)
+        result = _finish(config, exp, parts, names, out, t0, plots, main_process)
     return result
 
 
-def _finish(config, exp, parts, out, t0, plots, main_process):
+def _finish(config, exp, parts, names, out, t0, plots, main_process):
     from jaxnn.bench import plot as _plot
     from jaxnn.bench import results, sweep
 
-    result = parts[0] if len(parts) == 1 else sweep.merge(parts, names=list(exp.losses))
+    result = parts[0] if len(parts) == 1 else sweep.merge(parts, names=names)
     elapsed = time.perf_counter() - t0
     paths = {}
     if main_process:

@@ -16,7 +16,8 @@ from jaxnn import activations, datasets
 from jaxnn._util import positive_int
 
 # The bundled scikit-learn datasets and the seeded synthetic regression with outliers (the loss-robustness preset).
-DATASETS = (*datasets.KNOWN_DATASETS, "synthetic_regression")
+# "hmm": the seeded hidden-Markov-model language of jaxnn.datasets.hmm_language (model "transformer" only).
+DATASETS = (*datasets.KNOWN_DATASETS, "synthetic_regression", "hmm")
 
 __all__ = ["DATASETS", "Config", "PRESETS", "DEFAULT_SCHEMES", "MODELS", "get_preset", "validate"]
 
@@ -35,7 +36,9 @@ DEFAULT_SCHEMES = (
     "torch_linear_default",
 )
 
-MODELS = ("mlp", "conv", "resmlp")
+MODELS = ("mlp", "conv", "resmlp", "transformer")
+TRANSFORMER_NORMS = ("pre", "post", "deepnorm", "none")
+LR_MODES = ("tune", "each")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +49,7 @@ class Config:
     description: str = ""
     dataset: str = "digits"
     dataset_seed: int = 0
-    model: str = "mlp"  # "mlp", "conv" or "resmlp"
+    model: str = "mlp"  # "mlp", "conv", "resmlp" or "transformer" (with dataset "hmm")
     # mlp hidden widths (conv: dense widths after the convs; resmlp: (width,) * num_blocks, each block
     # h <- h + f(h) with a 2-layer branch f)
     hidden: tuple[int, ...] = (128, 128, 128)
@@ -66,6 +69,16 @@ class Config:
     target_on: str = "eval_loss"  # "eval_loss", "train_loss" or "eval_metric"
     train_loss: str = "batch"  # the train_loss curve: "batch" (running minibatch mean) or "full"
     seed: int = 0
+    # transformer only (model="transformer"): width(s), heads, blocks; schemes are NORM/INIT specs
+    # (jaxnn.bench.specs). Several widths: every scheme is compared at every width (the muP transfer view).
+    d_model: tuple[int, ...] = (64,)
+    num_heads: int = 4
+    num_layers: int = 2
+    # linear learning-rate warmup over this fraction of the steps (0: none); several: every scheme at each
+    warmup: tuple[float, ...] = (0.0,)
+    # several learning_rates: "tune" (each scheme at its rate tuned on a validation split) or "each" (every
+    # rate is its own compared entry, the fixed-learning-rate view, e.g. loss against learning rate)
+    lr_mode: str = "tune"
 
     def to_json(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -165,6 +178,55 @@ PRESETS: dict[str, Config] = {
         batch_size=64,
         target=0.6,
     ),
+    # Transformers on the seeded HMM language (jaxnn.datasets.hmm_language, dataset_seed 0: 16 states, 32 tokens,
+    # 2048 train / 256 test sequences of 25 tokens). Sized for a 2-core CPU: every (norm placement, width,
+    # warmup) is its own compiled program (~20-30 s of XLA compilation each on a loaded 2-core machine), so the
+    # presets keep the programs few and the models small; see docs/benchmarks.md ("Transformers").
+    "transformer-depth": Config(
+        preset="transformer-depth",
+        description="6-block decoder-only transformer (d=32) on an HMM language, Adam lr 3e-3: Post-LN with and "
+        "without warmup vs Pre-LN, DeepNorm, T-Fixup (no LayerNorm) and GPT-2 init (Xiong et al. 2020; "
+        "Wang et al. 2022; Huang et al. 2020)",
+        dataset="hmm",
+        model="transformer",
+        schemes=(
+            "post/xavier_uniform",
+            "post/xavier_uniform/warmup(0.2)",
+            "pre/xavier_uniform",
+            "pre/gpt2",
+            "deepnorm/deepnorm",
+            "none/t_fixup",
+        ),
+        optimizer="adam(b2=0.98)",
+        learning_rates=(0.003,),
+        seeds=8,
+        steps=150,
+        batch_size=16,
+        eval_every=25,
+        target=2.8,
+        d_model=(32,),
+        num_heads=4,
+        num_layers=6,
+    ),
+    "transformer-mup": Config(
+        preset="transformer-mup",
+        description="learning-rate transfer across width (d=32, 64, 128; 2 blocks, Pre-LN, Adam): muP vs the "
+        "standard parametrization (LeCun init, global lr), every rate its own entry (Yang et al. 2022, Fig. 1)",
+        dataset="hmm",
+        model="transformer",
+        schemes=("pre/lecun_normal", "pre/mup"),
+        optimizer="adam(b2=0.98)",
+        learning_rates=(0.001, 0.003, 0.01, 0.03),
+        lr_mode="each",
+        seeds=8,
+        steps=100,
+        batch_size=16,
+        eval_every=25,
+        target=2.8,
+        d_model=(32, 64, 128),
+        num_heads=4,
+        num_layers=2,
+    ),
 }
 
 
@@ -222,4 +284,33 @@ def validate(config: Config) -> Config:
         raise ValueError(f"learning_rates must be positive numbers, got {list(config.learning_rates)}")
     if not math.isfinite(config.target):
         raise ValueError(f"target must be a finite number, got {config.target!r}")
+    if config.lr_mode not in LR_MODES:
+        raise ValueError(f"lr_mode must be one of {', '.join(LR_MODES)}, got {config.lr_mode!r}")
+    _check_unique_tuple(config.warmup, "warmup")
+    if any(isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 <= w < 1.0 for w in config.warmup):
+        raise ValueError(f"warmup must be fractions of the steps in [0, 1), got {list(config.warmup)}")
+    if (config.model == "transformer") != (config.dataset == "hmm"):
+        raise ValueError(
+            f"model 'transformer' trains on dataset 'hmm' (next-token prediction) and 'hmm' needs model "
+            f"'transformer'; got model {config.model!r} with dataset {config.dataset!r}"
+        )
+    if config.model == "transformer":
+        _check_unique_tuple(config.d_model, "d_model")
+        for d in config.d_model:
+            positive_int(d, "d_model")
+        positive_int(config.num_heads, "num_heads")
+        positive_int(config.num_layers, "num_layers")
+        bad = [d for d in config.d_model if d % config.num_heads]
+        if bad:
+            raise ValueError(f"d_model {bad} must be divisible by num_heads={config.num_heads}")
+    elif len(config.d_model) != 1:
+        raise ValueError(f"several d_model widths need model 'transformer', got {list(config.d_model)}")
     return config
+
+
+def _check_unique_tuple(values, name: str) -> None:
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must give at least one value")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} must be unique, got {values}")

@@ -6,17 +6,34 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxnn import datasets, metrics, models, schemes
+from jaxnn import datasets, metrics, models, reinit, schemes
 from jaxnn._util import layer_dicts
 from jaxnn.bench import specs
 from jaxnn.bench.config import Config, validate
+from jaxnn.bench.scheme import Scheme
 
-__all__ = ["Experiment", "build"]
+__all__ = ["Experiment", "Group", "build", "HMM_TRAIN", "HMM_TEST", "GRAD0_ROWS"]
+
+# dataset "hmm": jaxnn.datasets.hmm_language(dataset_seed) with these many train / test sequences (25 tokens:
+# inputs x[:, :-1], next-token targets x[:, 1:]); the step-0 gradient norms use the first GRAD0_ROWS sequences
+HMM_TRAIN, HMM_TEST, GRAD0_ROWS = 2048, 256, 256
+
+
+@dataclasses.dataclass
+class Group:
+    """The compared entries one compiled program trains: what they override in :meth:`Experiment.sweep_args`
+    (model functions, optimizer, schemes), a name suffix and a chunk-store prefix (empty for a single group)."""
+
+    suffix: str
+    prefix: str
+    overrides: dict[str, Any]
 
 
 @dataclasses.dataclass
@@ -34,14 +51,41 @@ class Experiment:
     optimizer: Callable
     schemes: list
     layer_names: list[str]
+    groups: list[Group] = dataclasses.field(default_factory=list)
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. the HMM's Bayes floor
 
     @property
     def n_runs(self) -> int:
         """Training runs the benchmark makes: every (scheme, loss, seed), plus the tuning runs of a rate grid."""
         c = self.config
         n_lr = len(c.learning_rates)
-        n_tune = n_lr * (c.tune_seeds or c.seeds) if n_lr > 1 else 0
-        return len(self.schemes) * len(self.losses) * (c.seeds + n_tune)
+        n_tune = n_lr * (c.tune_seeds or c.seeds) if n_lr > 1 and c.lr_mode == "tune" else 0
+        n_main = c.seeds * (n_lr if n_lr > 1 and c.lr_mode == "each" else 1)
+        n_schemes = sum(len(g.overrides.get("schemes", self.schemes)) for g in self.groups) or len(self.schemes)
+        return n_schemes * len(self.losses) * (n_main + n_tune)
+
+    def sweep_calls(self) -> list[tuple[str, list[str], dict[str, Any]]]:
+        """``(phase_prefix, entry names, sweep kwargs)`` per :func:`jaxnn.bench.sweep.sweep` call: one per loss x
+        program group (transformer norm placement / width, warmup) x learning rate (``lr_mode="each"``). Seeds are
+        paired across all calls (same base seed), so :func:`jaxnn.bench.sweep.merge` of the parts stays paired.
+        A single call keeps the plain scheme names and an empty prefix."""
+        c = self.config
+        base = self.sweep_args()
+        groups = self.groups or [Group("", "", {})]
+        lr_axis = [(f" lr={v:g}", (v,)) for v in c.learning_rates] if c.lr_mode == "each" else [("", None)]
+        calls = []
+        for i, (loss_name, loss_fn) in enumerate(self.losses.items()):
+            for g in groups:
+                for li, (lr_suffix, lrs) in enumerate(lr_axis):
+                    kw = {**base, **g.overrides, "loss_fn": loss_fn}
+                    if lrs is not None:
+                        kw.update(learning_rates=lrs, tuning_data=None)
+                    prefix = "" if len(self.losses) == 1 else f"loss{i}/"
+                    prefix += g.prefix if len(groups) > 1 else ""
+                    prefix += f"lr{li}/" if len(lr_axis) > 1 else ""
+                    entries = [loss_name] if c.compare == "losses" else [s.name for s in kw["schemes"]]
+                    calls.append((prefix, [e + g.suffix + lr_suffix for e in entries], kw))
+        return calls
 
     def sweep_args(self) -> dict[str, Any]:
         """The keyword arguments of :func:`jaxnn.bench.sweep.sweep` this experiment decides (all but the loss,
@@ -66,12 +110,15 @@ class Experiment:
             tune_seeds=c.tune_seeds,
             seed=c.seed,
             tuning_data=None if val is None else ((val.x_train, val.y_train), (val.x_test, val.y_test)),
+            grad0_rows=GRAD0_ROWS if c.model == "transformer" else None,
         )
 
 
 def build(config: Config) -> Experiment:
     """Load the data and resolve every name in ``config``; bad names raise ``ValueError`` listing valid ones."""
     validate(config)
+    if config.model == "transformer":
+        return _build_transformer(config)
     if config.dataset == "synthetic_regression":
         ds = datasets.synthetic_regression(jax.random.PRNGKey(config.dataset_seed))
     else:
@@ -140,6 +187,17 @@ def build(config: Config) -> Experiment:
     opt = specs.optimizer(config.optimizer)
     _probe(config, scheme_list, loss_fns, opt, ds)
     n_layers = len(fan_ins)
+    groups = []
+    if len(config.warmup) > 1 or config.warmup[0] > 0:
+        for i, w in enumerate(config.warmup):
+            n = specs.warmup_steps(w, config.steps)
+            groups.append(
+                Group(
+                    f" warmup={w:g}" if len(config.warmup) > 1 else "",
+                    f"w{i}/",
+                    {"optimizer": specs.TransformerOptimizer(opt, n)} if n else {},
+                )
+            )
     return Experiment(
         config=config,
         dataset=ds,
@@ -152,7 +210,118 @@ def build(config: Config) -> Experiment:
         optimizer=opt,
         schemes=scheme_list,
         layer_names=[f"layer {i + 1}" for i in range(n_layers)],
+        groups=groups,
     )
+
+
+def hmm_dataset(dataset_seed: int):
+    """The ``hmm`` data set: next-token pairs ``(x[:, :-1], x[:, 1:])`` of :func:`jaxnn.datasets.hmm_language`
+    (``HMM_TRAIN`` / ``HMM_TEST`` sequences), with ``optimal_loss`` (the Bayes floor on the test split) and
+    ``unigram_entropy`` in nats/token."""
+    lang = datasets.hmm_language(dataset_seed, num_train=HMM_TRAIN, num_test=HMM_TEST)
+    tr, te = np.asarray(lang.train), np.asarray(lang.test)
+    vocab = int(lang.hmm.emission.shape[1])
+    info = SimpleNamespace(task="multiclass", num_classes=vocab, output_dim=vocab, train_outliers=None)
+    return SimpleNamespace(
+        x_train=tr[:, :-1],
+        y_train=tr[:, 1:],
+        x_test=te[:, :-1],
+        y_test=te[:, 1:],
+        info=info,
+        vocab_size=vocab,
+        seq_len=int(tr.shape[1]) - 1,
+        optimal_loss=float(lang.optimal_loss),
+        unigram_entropy=float(lang.unigram_entropy),
+    )
+
+
+def _build_transformer(config: Config) -> Experiment:
+    """A decoder-only transformer on the HMM language: one program group per (width, norm placement, attention
+    scale, muP multipliers, warmup); the schemes of a group share its ``init_fn`` / ``apply_fn`` / optimizer and
+    differ only in their reinit rules."""
+    ds = hmm_dataset(config.dataset_seed)
+    if config.batch_size > ds.x_train.shape[0]:
+        raise ValueError(f"batch_size={config.batch_size} exceeds the {ds.x_train.shape[0]} training sequences")
+    base_opt = specs.optimizer(config.optimizer)
+    base_width = min(config.d_model)
+    loss_fns = {s: specs.loss(s, "multiclass", ds.vocab_size) for s in config.losses}
+    groups: dict[tuple, Group] = {}
+    first_schemes = None
+    for d in config.d_model:
+        variants = [
+            specs.transformer_scheme(s, num_layers=config.num_layers, d_model=d, base_width=base_width)
+            for s in config.schemes
+        ]
+        own = [v.name for v in variants if v.warmup is not None]
+        if own and len(config.warmup) > 1:
+            raise ValueError(f"schemes {own} set their own warmup; give no warmup list (warmup={list(config.warmup)})")
+        for w_config in config.warmup:
+            for v in variants:
+                w = v.warmup if v.warmup is not None else w_config
+                n_warm = specs.warmup_steps(w, config.steps)
+                key = (d, v.norm, v.attn_scale, v.mup_base_width, w)
+                if key not in groups:
+                    init_fn = specs.bind(
+                        models.transformer_init,
+                        vocab_size=ds.vocab_size,
+                        seq_len=ds.seq_len,
+                        d_model=d,
+                        num_heads=config.num_heads,
+                        num_layers=config.num_layers,
+                        norm=v.norm,
+                    )
+                    apply_fn = ScanTransformerApply(v.norm, config.num_heads, v.attn_scale)
+                    opt = specs.TransformerOptimizer(base_opt, n_warm, v.mup_base_width)
+                    suffix = (f" d={d}" if len(config.d_model) > 1 else "") + (
+                        f" warmup={w:g}" if len(config.warmup) > 1 else ""
+                    )
+                    groups[key] = Group(
+                        suffix,
+                        f"g{len(groups)}/",
+                        {"init_fn": init_fn, "apply_fn": apply_fn, "optimizer": opt, "schemes": []},
+                    )
+                groups[key].overrides["schemes"].append(Scheme(v.name, rules=v.rules))
+        if first_schemes is None:
+            first_schemes = [Scheme(v.name, rules=v.rules) for v in variants]
+    group_list = list(groups.values())
+    _probe_transformer(config, group_list, loss_fns, ds)
+    g0 = group_list[0].overrides
+    return Experiment(
+        config=config,
+        dataset=ds,
+        validation=None,  # learning-rate tuning: the sweep's own seeded 80/20 split of the training sequences
+        init_fn=g0["init_fn"],
+        apply_fn=g0["apply_fn"],
+        losses=loss_fns,
+        metric=metrics.accuracy,
+        metric_name="token accuracy",
+        optimizer=g0["optimizer"],
+        schemes=first_schemes,
+        layer_names=[],
+        groups=group_list,
+        extra={"optimal_loss": ds.optimal_loss, "unigram_entropy": ds.unigram_entropy},
+    )
+
+
+def _probe_transformer(config: Config, groups, loss_fns, ds) -> None:
+    """Trace every group's init + reinit, forward, loss and one optimizer update on two sequences
+    (``jax.eval_shape``: nothing computed), so bad specs fail as one-line ``ValueError``s before anything runs."""
+    x, y = jnp.asarray(ds.x_train[:2]), jnp.asarray(ds.y_train[:2])
+    key = jax.random.PRNGKey(0)
+    for g in groups:
+        o = g.overrides
+        for s in o["schemes"]:
+            specs.probe("scheme", s.name, lambda k, r=s.rules, o=o: reinit(k, o["init_fn"](k), r), key)
+        params = jax.eval_shape(o["init_fn"], key)
+        for spec, fn in loss_fns.items():
+            specs.probe("loss", spec, lambda p, f=fn, o=o: f(o["apply_fn"](p, x), y), params)
+
+        def step(p, o=o):
+            opt = o["optimizer"](jnp.float32(config.learning_rates[0]))
+            updates, _ = opt.update(p, opt.init(p), p)
+            return updates
+
+        specs.probe("optimizer", config.optimizer, step, params)
 
 
 def _probe(config: Config, scheme_list, loss_fns, opt, ds) -> None:
@@ -214,3 +383,44 @@ class _ResMLPInit:
         return schemes.map_layers(
             params, lambda i, _, layer: {**layer, "b": b_init[i](keys[i], layer["b"].shape, layer["b"].dtype)}
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanTransformerApply:
+    """:func:`jaxnn.models.transformer_apply` with the blocks run by one ``lax.scan`` over their stacked
+    parameters: the same arithmetic (the model's own sublayer functions), but the compiled training program holds
+    one block instead of ``L``, so XLA:CPU compiles a deep model in about the time of a one-block one (the
+    parameter tree, and so every scheme's rules and the optimizer state, is unchanged)."""
+
+    norm: str
+    num_heads: int
+    attn_scale: str = "sqrt"
+
+    def __call__(self, params, tokens):
+        from jaxnn import _transformer as T
+
+        blocks = params["blocks"]
+        num_layers = len(blocks)
+        if num_layers == 0:
+            return models.transformer_apply(
+                params, tokens, norm=self.norm, num_heads=self.num_heads, attn_scale=self.attn_scale
+            )
+        alpha = (2.0 * num_layers) ** 0.25 if self.norm == "deepnorm" else 1.0
+        d_model = params["embed"]["token"].shape[-1]
+        d_head = d_model // self.num_heads
+        scale = 1.0 / math.sqrt(d_head) if self.attn_scale == "sqrt" else 1.0 / d_head
+        stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *blocks)
+
+        def block(h, b):
+            _, h = T._sublayer(
+                self.norm, alpha, b.get("ln1"), lambda u: T.causal_attention(b["attn"], u, self.num_heads, scale), h
+            )
+            _, h = T._sublayer(self.norm, alpha, b.get("ln2"), lambda u: T.mlp_block(b["mlp"], u), h)
+            return h, None
+
+        h, _ = jax.lax.scan(block, T._embed(params, tokens), stacked)
+        if self.norm != "none":
+            h = T.layer_norm(params["ln_f"], h)
+        if "readout" in params:
+            return h @ params["readout"]["w"] + params["readout"]["b"]
+        return h @ params["embed"]["token"].T

@@ -44,6 +44,7 @@ class Program:
     eval_every: int
     metric: Callable | None = None
     train_loss: str = "batch"  # fit's train_loss: "batch" (free running mean) or "full" (+1 forward pass/eval)
+    grad0_rows: int | None = None  # step-0 gradient norms on the first rows of the training data (None: all)
 
     def make_optimizer(self, lr):
         return self.optimizer(lr) if callable(self.optimizer) else self.optimizer
@@ -89,6 +90,8 @@ def _program_body(program: Program, params, data_keys, lrs, train_data, eval_dat
             train_loss=program.train_loss,
         )
         x, y = train_data
+        if program.grad0_rows is not None:
+            x, y = x[: program.grad0_rows], y[: program.grad0_rows]
         grads = jax.grad(lambda q: program.loss_fn(program.apply_fn(q, x), y))(p)
         h = res.history
         return {

@@ -21,7 +21,10 @@ Python literals as arguments, passed straight to the factory:
 * loss: ``jaxnn.losses`` names, e.g. ``categorical_cross_entropy``, ``mse``, ``huber(delta=1.0)``. On a
   multiclass task a regression loss (mse, mae, huber, smooth_l1, log_cosh) is applied to one-hot targets.
 * optimizer: an ``optax`` optimizer that takes ``learning_rate`` first, e.g. ``sgd(momentum=0.9)``,
-  ``adam``, ``adamw(weight_decay=1e-4)``; the learning rate is given separately (``learning_rates``).
+  ``adam``, ``adamw(weight_decay=1e-4)``; the learning rate is given separately (``learning_rates``), and a
+  warmup (Config ``warmup``) turns it into :class:`WarmupSchedule` inside the compiled program.
+* transformer scheme (model ``transformer``): ``NORM/INIT`` (:func:`transformer_scheme`), e.g.
+  ``post/xavier_uniform``, ``pre/gpt2``, ``deepnorm/deepnorm``, ``none/t_fixup``, ``pre/mup``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import ast
 import dataclasses
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import optax
@@ -50,6 +53,11 @@ __all__ = [
     "fn_name",
     "probe",
     "NAMED_SCHEMES",
+    "WarmupSchedule",
+    "warmup_steps",
+    "TransformerOptimizer",
+    "TransformerScheme",
+    "transformer_scheme",
 ]
 
 NAMED_SCHEMES = {"lsuv": ("mlp", "resmlp", "conv"), "fixup": ("resmlp",), "zero": ("mlp", "resmlp")}
@@ -270,3 +278,106 @@ def optimizer(spec: str):
             f"optimizer {spec!r}: give options as keywords (the learning rate comes from --lr/learning_rates)"
         )
     return bind(getattr(optax, name), **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------ warmup
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmupSchedule:
+    """Linear warmup then constant: ``lr * min(1, (count + 1) / warmup_steps)``; step ``t`` (0-based) trains at
+    ``lr * (t + 1) / warmup_steps`` until ``t = warmup_steps - 1`` reaches the full ``lr``. ``lr`` may be a traced
+    scalar (the sweep's learning rate stays an input of the compiled program)."""
+
+    lr: Any
+    warmup_steps: int
+
+    def __call__(self, count):
+        frac = jax.numpy.minimum(1.0, (count + 1).astype(jax.numpy.float32) / self.warmup_steps)
+        return self.lr * frac
+
+
+def warmup_steps(fraction: float, steps: int) -> int:
+    """Steps of a warmup over ``fraction`` of ``steps`` (0 for no warmup, else at least 1)."""
+    return 0 if fraction <= 0 else max(1, round(fraction * steps))
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerOptimizer:
+    """``lr -> GradientTransformation`` for one compiled program: ``base`` (an :func:`optimizer` factory) with the
+    learning rate warmed up linearly over ``warmup_steps`` (0: constant), followed by muP's per-layer Adam
+    multipliers when ``mup_base_width`` is set (:func:`jaxnn.schemes.scale_by_mup_transformer`). Hashable, so two
+    builds of a config share the compiled program."""
+
+    base: Callable
+    warmup_steps: int = 0
+    mup_base_width: int | None = None
+
+    def __call__(self, lr):
+        sched = lr if self.warmup_steps <= 0 else WarmupSchedule(lr, self.warmup_steps)
+        opt = self.base(sched)
+        if self.mup_base_width is not None:
+            opt = optax.chain(opt, schemes.scale_by_mup_transformer(base_width=self.mup_base_width))
+        return opt
+
+
+# ------------------------------------------------------------------------------------------------ transformer
+
+TRANSFORMER_INITS = ("gpt2", "t_fixup", "deepnorm", "mup")
+
+
+class TransformerScheme(NamedTuple):
+    """A transformer variant from a ``NORM/INIT`` spec: the normalization placement, the attention-logit scale
+    and the reinit rules at a given depth and width, plus muP's base width (``None`` unless ``INIT`` is mup)."""
+
+    name: str
+    norm: str
+    attn_scale: str
+    rules: Any
+    mup_base_width: int | None
+    warmup: float | None = None  # the spec's own warmup fraction (NORM/INIT/warmup(0.1)); None: the config's
+
+
+def transformer_scheme(spec: str, *, num_layers: int, d_model: int, base_width: int) -> TransformerScheme:
+    """``NORM/INIT`` -> :class:`TransformerScheme`. ``NORM``: ``pre``, ``post``, ``deepnorm`` or ``none`` (the
+    placement of :func:`jaxnn.models.transformer_apply`). ``INIT``: ``gpt2``, ``t_fixup``, ``deepnorm``,
+    ``mup`` / ``mup(base_width=32)`` (muP: also 1/d_head attention and per-layer Adam learning rates relative to
+    ``base_width``, default the smallest compared width), or any initializer spec applied to every kernel with
+    :func:`jaxnn.schemes.transformer_standard` (``xavier_uniform``, ``he_normal``, ``lecun_normal``, ...)."""
+    from jaxnn.bench.config import TRANSFORMER_NORMS
+
+    parts = split_specs(spec, "/")
+    if len(parts) not in (2, 3):
+        raise ValueError(
+            f"transformer scheme {spec!r} must be NORM/INIT or NORM/INIT/warmup(FRACTION), e.g. post/xavier_uniform, "
+            f"post/xavier_uniform/warmup(0.1), pre/gpt2, deepnorm/deepnorm, none/t_fixup, pre/mup "
+            f"(NORM: {', '.join(TRANSFORMER_NORMS)})"
+        )
+    norm, init = parts[:2]
+    warm = None
+    if len(parts) == 3:
+        wname, wargs, wkw = parse_spec(parts[2], "warmup")
+        if wname != "warmup" or wkw or len(wargs) != 1:
+            raise ValueError(f"transformer scheme {spec!r}: the third part must be warmup(FRACTION), e.g. warmup(0.1)")
+        warm = wargs[0]
+        if isinstance(warm, bool) or not isinstance(warm, (int, float)) or not 0.0 <= warm < 1.0:
+            raise ValueError(f"transformer scheme {spec!r}: the warmup fraction must be in [0, 1), got {warm!r}")
+        warm = float(warm)
+    if norm not in TRANSFORMER_NORMS:
+        raise ValueError(f"transformer scheme {spec!r}: NORM must be one of {', '.join(TRANSFORMER_NORMS)}")
+    name, args, kwargs = parse_spec(init, "initializer")
+    if name in TRANSFORMER_INITS:
+        unknown = set(kwargs) - ({"base_width"} if name == "mup" else set())
+        if args or unknown:
+            extra = " (mup takes base_width=, e.g. mup(base_width=32))" if name == "mup" else ""
+            raise ValueError(f"transformer scheme {spec!r}: {name} takes no such arguments{extra}")
+        if name == "gpt2":
+            return TransformerScheme(spec, norm, "sqrt", schemes.gpt2(num_layers), None, warm)
+        if name == "t_fixup":
+            return TransformerScheme(spec, norm, "sqrt", schemes.t_fixup(num_layers, d_model), None, warm)
+        if name == "deepnorm":
+            return TransformerScheme(spec, norm, "sqrt", schemes.deepnorm(num_layers), None, warm)
+        base = positive_int(kwargs.get("base_width", base_width), f"transformer scheme {spec!r}: base_width")
+        return TransformerScheme(spec, norm, "mup", schemes.mup_transformer(), int(base), warm)
+    rules = schemes.transformer_standard(initializer(init, spec))
+    return TransformerScheme(spec, norm, "sqrt", rules, None, warm)

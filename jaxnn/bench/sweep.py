@@ -104,6 +104,7 @@ def sweep(
     on_chunk: Callable | None = None,
     alpha: float = 0.05,
     n_resamples: int = 2000,
+    grad0_rows: int | None = None,
 ) -> SweepResult:
     r"""Train every scheme on every seed (at every learning rate) and compare their convergence.
 
@@ -142,6 +143,8 @@ def sweep(
       progress: a tqdm-like object (``update(n)``, ``set_postfix_str``) advanced by finished runs, or None.
       on_chunk: ``on_chunk(phase, run_index)`` after every saved chunk.
       alpha, n_resamples: significance level (Holm) and bootstrap resamples for the summary.
+      grad0_rows: the step-0 per-layer gradient norms (``grad_norm0``) on the first ``grad0_rows`` training rows
+        (default: the whole training set; a cap keeps that one extra pass cheap on large sets).
     """
     schemes = list(schemes)
     if not schemes:
@@ -182,7 +185,9 @@ def sweep(
     if train_loss not in ("batch", "full"):
         raise ValueError(f"train_loss must be 'batch' or 'full', got {train_loss!r}")
     higher = target_on == "eval_metric"
-    program = Program(apply_fn, loss_fn, optimizer, steps, int(batch_size), eval_every, metric, train_loss)
+    if grad0_rows is not None:
+        grad0_rows = positive_int(grad0_rows, "grad0_rows")
+    program = Program(apply_fn, loss_fn, optimizer, steps, int(batch_size), eval_every, metric, train_loss, grad0_rows)
     k, n_lr = len(schemes), lr_grid.size
     tune = n_lr > 1
     s_tune = positive_int(tune_seeds if tune_seeds is not None else seeds, "tune_seeds") if tune else 0
