@@ -82,8 +82,7 @@ def initial_params(init_fn: Callable, schemes: Sequence[Scheme], init_keys) -> A
     One ``vmap(init)`` per scheme over the ``S`` init keys, run eagerly: each initializer call is then its own
     small compiled draw (``jaxnn.initializers`` jits every draw, cached per initializer and shape), batched over
     the seeds. Deliberately *not* one ``jit`` over the whole network: that compiles one large program per
-    scheme (seconds each on XLA:CPU, growing with depth), and with jaxlib 0.10.2 a program holding ~30
-    vmapped QR factorizations (``orthogonal`` on a 30-layer net) deadlocked on XLA:CPU.
+    scheme, growing with depth, where the small draws are shared by every scheme using the same distribution.
     A scheme's ``transform`` (if any) runs right after ``init_fn`` inside the same eager ``vmap`` over seeds:
     ``transform(fold_in(init_key, 1), init_fn(init_key, ...))``; its output must match ``init_fn``'s
     structure, shapes and dtypes (``ValueError`` otherwise), so every scheme feeds the same compiled program.
