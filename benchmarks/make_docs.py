@@ -47,6 +47,8 @@ PRESET_ORDER = (
     "loss-choice",
     "breast-cancer",
     "diabetes",
+    "transformer-depth",
+    "transformer-mup",
 )
 # the metric jaxnn.metrics.for_task picks for each bundled data set
 METRIC_NAMES = {
@@ -55,6 +57,7 @@ METRIC_NAMES = {
     "diabetes": "r2",
     "synthetic_regression": "r2",
     "synthetic_classification": "binary_accuracy",
+    "hmm": "token accuracy",
 }
 COLLECTED = ("config.json", "summary.csv", "summary.md")
 _BLOCK = re.compile(r"<!-- generated:(?P<name>[\w.:-]+) -->\n(?P<body>.*?)<!-- /generated:(?P=name) -->", re.S)
