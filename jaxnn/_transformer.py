@@ -197,6 +197,7 @@ def transformer_apply(
     alpha: float | None = None,
     attn_scale: str = "sqrt",
     return_activations: bool = False,
+    scan_blocks: bool = False,
 ):
     """Logits ``(..., T, vocab_size)`` of :func:`transformer_init`'s model; position ``t`` sees tokens ``<= t``.
 
@@ -220,6 +221,9 @@ def transformer_apply(
       num_heads: attention heads (static; not stored in the tree).
       alpha: DeepNorm's residual scale (only for ``norm="deepnorm"``); default ``(2 L)^(1/4)``.
       attn_scale: attention-logit scale ``"sqrt"`` (``1/sqrt(d_head)``) or ``"mup"`` (``1/d_head``, muP).
+      scan_blocks: run the blocks with one ``lax.scan`` over their stacked parameters instead of a Python loop:
+        the same arithmetic, but a jitted program holds one block instead of ``L``, so a deep model compiles in
+        about the time of a shallow one (the parameter tree is unchanged). Not with ``return_activations``.
       return_activations: also return one ``{"pre", "post"}`` record per stage, the contract of
         :mod:`jaxnn.diagnostics`: the embedding ``h_0`` (pre = post), per block ``pre`` = its last
         un-normalized residual sum (``x + f(x)``, ``alpha x + f(x)``) and ``post`` = the block's output (equal
@@ -245,7 +249,18 @@ def transformer_apply(
 
     h = _embed(params, tokens)
     record = [{"pre": h, "post": h}]
-    for block in params["blocks"]:
+    if scan_blocks and return_activations:
+        raise ValueError("scan_blocks=True records no per-block activations; use return_activations without it")
+    blocks = params["blocks"] if not (scan_blocks and num_layers) else []
+    if scan_blocks and num_layers:
+
+        def step(x, b):
+            _, x = _sublayer(norm, alpha, b.get("ln1"), lambda u: causal_attention(b["attn"], u, num_heads, scale), x)
+            _, x = _sublayer(norm, alpha, b.get("ln2"), lambda u: mlp_block(b["mlp"], u), x)
+            return x, None
+
+        h, _ = jax.lax.scan(step, h, jax.tree_util.tree_map(lambda *a: jnp.stack(a), *params["blocks"]))
+    for block in blocks:
         _, h = _sublayer(
             norm, alpha, block.get("ln1"), lambda u, b=block: causal_attention(b["attn"], u, num_heads, scale), h
         )

@@ -210,7 +210,8 @@ def test_scan_apply_equals_transformer_apply(norm):
     x = jax.random.randint(jax.random.PRNGKey(2), (3, 6), 0, 8)
     for attn_scale in ("sqrt", "mup"):
         want = models.transformer_apply(params, x, norm=norm, num_heads=2, attn_scale=attn_scale)
-        got = jax.jit(experiment.ScanTransformerApply(norm, 2, attn_scale))(params, x)
+        got = jax.jit(lambda p, t: models.transformer_apply(p, t, norm=norm, num_heads=2, attn_scale=attn_scale,
+                                                            scan_blocks=True))(params, x)  # fmt: skip
         np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5)
 
 

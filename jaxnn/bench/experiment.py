@@ -270,7 +270,13 @@ def _build_transformer(config: Config) -> Experiment:
                         num_layers=config.num_layers,
                         norm=v.norm,
                     )
-                    apply_fn = ScanTransformerApply(v.norm, config.num_heads, v.attn_scale)
+                    apply_fn = specs.bind(
+                        models.transformer_apply,
+                        norm=v.norm,
+                        num_heads=config.num_heads,
+                        attn_scale=v.attn_scale,
+                        scan_blocks=True,
+                    )
                     opt = specs.TransformerOptimizer(base_opt, n_warm, v.mup_base_width)
                     suffix = (f" d={d}" if len(config.d_model) > 1 else "") + (
                         f" warmup={w:g}" if len(config.warmup) > 1 else ""
@@ -383,44 +389,3 @@ class _ResMLPInit:
         return schemes.map_layers(
             params, lambda i, _, layer: {**layer, "b": b_init[i](keys[i], layer["b"].shape, layer["b"].dtype)}
         )
-
-
-@dataclasses.dataclass(frozen=True)
-class ScanTransformerApply:
-    """:func:`jaxnn.models.transformer_apply` with the blocks run by one ``lax.scan`` over their stacked
-    parameters: the same arithmetic (the model's own sublayer functions), but the compiled training program holds
-    one block instead of ``L``, so XLA:CPU compiles a deep model in about the time of a one-block one (the
-    parameter tree, and so every scheme's rules and the optimizer state, is unchanged)."""
-
-    norm: str
-    num_heads: int
-    attn_scale: str = "sqrt"
-
-    def __call__(self, params, tokens):
-        from jaxnn import _transformer as T
-
-        blocks = params["blocks"]
-        num_layers = len(blocks)
-        if num_layers == 0:
-            return models.transformer_apply(
-                params, tokens, norm=self.norm, num_heads=self.num_heads, attn_scale=self.attn_scale
-            )
-        alpha = (2.0 * num_layers) ** 0.25 if self.norm == "deepnorm" else 1.0
-        d_model = params["embed"]["token"].shape[-1]
-        d_head = d_model // self.num_heads
-        scale = 1.0 / math.sqrt(d_head) if self.attn_scale == "sqrt" else 1.0 / d_head
-        stacked = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *blocks)
-
-        def block(h, b):
-            _, h = T._sublayer(
-                self.norm, alpha, b.get("ln1"), lambda u: T.causal_attention(b["attn"], u, self.num_heads, scale), h
-            )
-            _, h = T._sublayer(self.norm, alpha, b.get("ln2"), lambda u: T.mlp_block(b["mlp"], u), h)
-            return h, None
-
-        h, _ = jax.lax.scan(block, T._embed(params, tokens), stacked)
-        if self.norm != "none":
-            h = T.layer_norm(params["ln_f"], h)
-        if "readout" in params:
-            return h @ params["readout"]["w"] + params["readout"]["b"]
-        return h @ params["embed"]["token"].T

@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnn._reinit import default_role, leaves_with_paths
 from jaxnn._util import CPU_COMPILER_OPTIONS, Array, layer_dicts
+from jaxnn.rules import default_role, leaves_with_paths
 from jaxnn.train import fit
 
 __all__ = ["Program", "trace_count", "program_bytes"]
@@ -60,7 +60,7 @@ def trace_count() -> int:
 
 def _layer_weight_grad_norms(grads) -> Array:
     """L2 norm of the gradient of each layer's weight ("w" leaf), layers in :func:`jaxnn.models.layers` order;
-    for other pytrees (Flax, Haiku, Equinox, ...) one norm per weight leaf (:func:`jaxnn._reinit.default_role`:
+    for other pytrees (Flax, Haiku, Equinox, ...) one norm per weight leaf (:func:`jaxnn.rules.default_role`:
     ``w``, or ``kernel``/``weight`` of rank >= 2) in flatten order, else one per leaf."""
     found = layer_dicts(grads)
     if found:
