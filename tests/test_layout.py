@@ -59,3 +59,10 @@ def test_bench_modules_each_import_only_downstream():
     for path in bench.glob("*.py"):
         if path.name != "cli.py":
             assert "jaxnn.bench.cli" not in _imports(path), path.name
+
+
+def test_bench_uses_the_library_through_its_public_names():
+    """The application reaches the library only through public modules (and the package's shared toolbox)."""
+    for path in (ROOT / "bench").glob("*.py"):
+        private = sorted(m for m in _imports(path) if m.startswith("jaxnn._") and not m.startswith("jaxnn._util"))
+        assert not private, (path.name, private)
