@@ -239,18 +239,14 @@ def _throughput_machine(env: dict, repeats) -> str:
     )
 
 
-_LABELS = {
-    "ceiling": "only the forward+backward matmuls, one compiled scan (ceiling)",
-    "ceiling_parallel": "the same matmul-only program on every core",
-    "loop_idiom": "optax-tutorial idiom: jitted train_step, Python loop",
-    "scan_sequential": "one compiled lax.scan program, runs one after another",
-    "vmap_all": "one compiled program, all runs stacked and vmapped",
-    "jit_vmap_per_scheme": "a jit(vmap(...)) closure per scheme",
-    "torch_eager": "PyTorch eager loop (intra-op threads = cores)",
-    "torch_eager_1thread": "PyTorch eager loop (1 thread)",
-    "jaxnn_sweep": "**jaxnn sweep** (library default strategy, with its evaluations)",
-    "jaxnn_sweep_with_init": "jaxnn sweep, library default, plus its per-scheme compiled initialization",
-}
+def _throughput_labels() -> dict[str, str]:
+    """The method labels of ``benchmarks/throughput.py`` (one table of names, kept there)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_throughput", Path(__file__).with_name("throughput.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._LABELS
 
 
 def block_throughput_headline() -> str:
@@ -267,10 +263,10 @@ def block_throughput_headline() -> str:
         f"batch {wl['batch_size']}, compilation included.",
         "",
     ]
-    rows = []
+    rows, labels = [], _throughput_labels()
     for k, r in sorted(h["methods"].items(), key=lambda kv: kv[1]["median_s"]):
         share = "" if r["share_of_ceiling"] is None else f"{100 * r['share_of_ceiling']:.0f}%"
-        rows.append([_LABELS.get(k, k), _seconds(r["median_s"]), f"{r['train_steps_per_s']:,.0f}", share])
+        rows.append([labels.get(k, k), _seconds(r["median_s"]), f"{r['train_steps_per_s']:,.0f}", share])
     lines += _table(["way to run the same training steps", "wall time (median)", "steps/s", "share of ceiling"], rows)
     t = h.get("targets") or {}
     if t:
