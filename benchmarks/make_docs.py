@@ -245,6 +245,7 @@ def _throughput_labels() -> dict[str, str]:
 
     spec = importlib.util.spec_from_file_location("_throughput", Path(__file__).with_name("throughput.py"))
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
     return module._LABELS
 
