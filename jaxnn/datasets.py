@@ -14,8 +14,8 @@ Splits are deterministic functions of ``seed``. Classification splits are strati
 on its own (``round(count * test_fraction)`` of it, at least one row, to the test split), so both splits
 hold every class in the overall proportions to within one sample -- the test set is representative.
 
-Real data (``load``) come from the copies scikit-learn ships inside its wheel (the ``bench`` extra:
-``pip install jaxnn[bench]``); nothing is ever downloaded:
+Real data (``load``) are the small data sets scikit-learn ships, bundled with jaxnn as arrays (``jaxnn/data``,
+bit-identical to ``sklearn.datasets.load_*``; loading them imports no scikit-learn); nothing is ever downloaded:
 
 * ``"digits"``: 1797 8x8 handwritten digits, 64 pixel features, 10 classes;
 * ``"breast_cancer"``: 569 tumours, 30 features, binary with **1 = malignant** (the minority class, 37%, the
@@ -23,7 +23,7 @@ Real data (``load``) come from the copies scikit-learn ships inside its wheel (t
 * ``"diabetes"``: 442 patients, 10 raw (unscaled) features, a disease-progression score one year on
   (regression, a stand-in for house prices).
 
-Synthetic data (no scikit-learn needed): :func:`synthetic_regression` (heavy-tailed outliers in the
+Synthetic data: :func:`synthetic_regression` (heavy-tailed outliers in the
 training targets only, for Huber vs MSE) and :func:`synthetic_classification` (imbalanced binary labels, for
 ``initializers.prior_bias``).
 
@@ -34,6 +34,7 @@ hyper-parameters (e.g. the learning rate) without looking at the test split.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
@@ -188,43 +189,26 @@ def _make(name, task, x, y, *, seed, test_fraction, feature_names, class_names=(
 
 
 # ----------------------------------------------------------------------------------------------------
-# Real data shipped with scikit-learn.
+# Real data: scikit-learn's small data sets, bundled as arrays (benchmarks/bundle_datasets.py writes them).
 
-
-def _raw_digits(sk):
-    b = sk.load_digits()
-    return "multiclass", b.data, b.target, b.feature_names, tuple(str(t) for t in b.target_names)
-
-
-def _raw_breast_cancer(sk):
-    b = sk.load_breast_cancer()
-    # scikit-learn codes 0 = malignant, 1 = benign; flip so the positive class is the one to detect.
-    return "binary", b.data, 1 - b.target, b.feature_names, ("benign", "malignant")
-
-
-def _raw_diabetes(sk):
-    b = sk.load_diabetes(scaled=False)  # the scaled copy was centred with statistics of all rows: leakage
-    return "regression", b.data, b.target, b.feature_names, ()
-
-
-_LOADERS = {"digits": _raw_digits, "breast_cancer": _raw_breast_cancer, "diabetes": _raw_diabetes}
-KNOWN_DATASETS = tuple(sorted(_LOADERS))
+KNOWN_DATASETS = ("breast_cancer", "diabetes", "digits")
+_TASKS = {"digits": "multiclass", "breast_cancer": "binary", "diabetes": "regression"}
+_DATA = Path(__file__).resolve().parent / "data"
 
 
 @functools.cache
 def _raw(name):
-    try:
-        import sklearn.datasets as sk
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            f"jaxnn.datasets.load({name!r}) reads the copy of the data set that scikit-learn ships; "
-            "install it with `pip install jaxnn[bench]` (or `pip install scikit-learn`)"
-        ) from e
-    return _LOADERS[name](sk)
+    """``(task, x, y, feature_names, class_names)`` exactly as ``sklearn.datasets.load_<name>`` gives them."""
+    with np.load(_DATA / f"{name}.npz") as f:
+        x, y, feature_names, target_names = f["x"], f["y"], f["feature_names"], f["target_names"]
+    if name == "breast_cancer":
+        # scikit-learn codes 0 = malignant, 1 = benign; flip so the positive class is the one to detect.
+        return "binary", x, 1 - y, tuple(feature_names), ("benign", "malignant")
+    return _TASKS[name], x, y, tuple(feature_names), tuple(str(t) for t in target_names)
 
 
 def load(name: str, *, seed: int = 0, test_fraction: float = 0.25) -> Dataset:
-    """Load one of :data:`KNOWN_DATASETS` from scikit-learn's bundled copy, split and standardized.
+    """Load one of :data:`KNOWN_DATASETS` (the copies bundled with jaxnn), split and standardized.
 
     Args:
       name: ``"digits"``, ``"breast_cancer"`` or ``"diabetes"``.
@@ -236,9 +220,8 @@ def load(name: str, *, seed: int = 0, test_fraction: float = 0.25) -> Dataset:
 
     Raises:
       ValueError: for an unknown name (the message lists the known ones) or a bad ``test_fraction``.
-      ImportError: when scikit-learn (the ``bench`` extra) is not installed.
     """
-    if name not in _LOADERS:
+    if name not in _TASKS:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(KNOWN_DATASETS)}")
     task, x, y, feature_names, class_names = _raw(name)
     return _make(

@@ -1,5 +1,6 @@
 """Datasets: shapes and dtypes, train-only standardization, deterministic stratified splits, synthetic data."""
 
+import subprocess
 import sys
 
 import jax
@@ -118,14 +119,19 @@ def test_bad_test_fraction(bad):
         datasets.load("digits", test_fraction=bad)
 
 
-def test_missing_sklearn_points_to_bench_extra(monkeypatch):
-    datasets._raw.cache_clear()
-    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
-    try:
-        with pytest.raises(ImportError, match=r"pip install jaxnn\[bench\]"):
-            datasets.load("diabetes")
-    finally:
-        datasets._raw.cache_clear()
+@pytest.mark.parametrize("name", datasets.KNOWN_DATASETS)
+def test_bundled_arrays_are_scikit_learns(name):
+    # jaxnn/data/<name>.npz must be bit-identical to what scikit-learn ships (benchmarks/bundle_datasets.py).
+    x_raw, y_raw = RAW[name]()
+    _, x, y, _, _ = datasets._raw(name)
+    assert x.dtype == x_raw.dtype and np.array_equal(x, x_raw)
+    assert y.dtype == y_raw.dtype and np.array_equal(y, y_raw)
+
+
+def test_load_imports_no_scikit_learn():
+    code = "import sys, jaxnn.datasets as d; d.load('digits'); print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_synthetic_regression_outliers_only_in_training_targets():

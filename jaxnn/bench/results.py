@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import importlib.metadata
 import io
 import json
 import os
@@ -333,10 +334,10 @@ def environment() -> dict[str, Any]:
         "devices": [str(d) for d in jax.devices()],
         "process_count": jax.process_count(),
     }
-    for mod in ("scipy", "sklearn", "matplotlib"):
-        try:
-            env[mod] = __import__(mod).__version__
-        except ImportError:
+    for mod, dist in (("scipy", "scipy"), ("sklearn", "scikit-learn"), ("matplotlib", "matplotlib")):
+        try:  # the installed version, without paying for the import
+            env[mod] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
             env[mod] = None
     return env
 

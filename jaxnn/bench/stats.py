@@ -17,9 +17,9 @@ seeds) and vectorized where it matters. The choices, all standard:
 * **Paired comparison**: every scheme sees the same data-order key for a given seed, so run ``s`` of
   scheme A and run ``s`` of scheme B form a pair. :func:`wilcoxon_signed_rank` is the two-sided Wilcoxon
   signed-rank test on the paired differences (Wilcoxon 1945), with Wilcoxon's treatment of zero differences
-  (dropped) and average ranks for ties. It delegates to :func:`scipy.stats.wilcoxon` (``method="auto"``)
-  when scipy is installed (it comes with scikit-learn, the ``bench`` extra) and otherwise runs the same
-  three-way rule in numpy: the exact null distribution when there are no ties and no zeros and at most 50
+  (dropped) and average ranks for ties. It runs the three-way rule of :func:`scipy.stats.wilcoxon`
+  (``method="auto"``) in numpy -- the tests check it against scipy, and ``use_scipy=True`` delegates to scipy
+  instead; scipy is no dependency of the benchmark, and importing it would cost every run more than the tests: the exact null distribution when there are no ties and no zeros and at most 50
   pairs; the exact conditional sign-flip (permutation) distribution when there are ties or zeros and at
   most 13 pairs; the normal approximation with the tie correction otherwise. Censored times enter the
   test as a value above the budget (``budget + eval_every``), so a censored run loses to every run that
@@ -275,14 +275,14 @@ def _wilcoxon_numpy(d) -> WilcoxonResult:
     return WilcoxonResult(stat, float(min(1.0, p)), n, "asymptotic")
 
 
-def wilcoxon_signed_rank(x, y, *, use_scipy: bool | None = None) -> WilcoxonResult:
+def wilcoxon_signed_rank(x, y, *, use_scipy: bool = False) -> WilcoxonResult:
     r"""Two-sided paired Wilcoxon signed-rank test of ``x - y`` (one pair per seed).
 
     Zero differences are dropped (Wilcoxon's method); when all differences are zero the result is
     ``p = 1`` (method ``"degenerate"``) rather than NaN. Infinite values are allowed when both sides are
-    comparable (``inf - inf`` counts as a zero difference: two censored runs tie). ``use_scipy=None`` uses
-    scipy when it is importable; ``False`` forces the numpy implementation (same rules, see the module
-    docstring).
+    comparable (``inf - inf`` counts as a zero difference: two censored runs tie). ``use_scipy=True``
+    delegates to :func:`scipy.stats.wilcoxon` (``ImportError`` without scipy); the default numpy implementation
+    follows the same rules (see the module docstring).
     """
     x = _as_1d(x, "x")
     y = _as_1d(y, "y")
@@ -295,15 +295,11 @@ def wilcoxon_signed_rank(x, y, *, use_scipy: bool | None = None) -> WilcoxonResu
     d = xs - ys
     if not (d != 0).any():
         return WilcoxonResult(0.0, 1.0, 0, "degenerate")
-    if use_scipy is None or use_scipy:
-        try:
-            from scipy import stats as sps
-        except ImportError:
-            if use_scipy:
-                raise
-        else:
-            res = sps.wilcoxon(d, zero_method="wilcox", alternative="two-sided", method="auto")
-            return WilcoxonResult(float(res.statistic), float(res.pvalue), int((d != 0).sum()), "scipy")
+    if use_scipy:
+        from scipy import stats as sps
+
+        res = sps.wilcoxon(d, zero_method="wilcox", alternative="two-sided", method="auto")
+        return WilcoxonResult(float(res.statistic), float(res.pvalue), int((d != 0).sum()), "scipy")
     return _wilcoxon_numpy(d)
 
 
@@ -332,7 +328,7 @@ class Comparison(NamedTuple):
     significant: np.ndarray  # (K,) bool: adjusted p < alpha (False for the best)
 
 
-def compare_to_best(values, *, tiebreak=None, alpha: float = 0.05, use_scipy: bool | None = None) -> Comparison:
+def compare_to_best(values, *, tiebreak=None, alpha: float = 0.05, use_scipy: bool = False) -> Comparison:
     r"""Rank K groups by their median over seeds (lower is better) and test each against the best.
 
     Args:
