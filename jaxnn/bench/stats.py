@@ -19,7 +19,8 @@ seeds) and vectorized where it matters. The choices, all standard:
   signed-rank test on the paired differences (Wilcoxon 1945), with Wilcoxon's treatment of zero differences
   (dropped) and average ranks for ties. It runs the three-way rule of :func:`scipy.stats.wilcoxon`
   (``method="auto"``) in numpy -- the tests check it against scipy, and ``use_scipy=True`` delegates to scipy
-  instead; scipy is no dependency of the benchmark, and importing it would cost every run more than the tests: the exact null distribution when there are no ties and no zeros and at most 50
+  instead; scipy is no dependency of the benchmark, and importing it would cost every run more than the tests:
+  the exact null distribution when there are no ties and no zeros and at most 50
   pairs; the exact conditional sign-flip (permutation) distribution when there are ties or zeros and at
   most 13 pairs; the normal approximation with the tie correction otherwise. Censored times enter the
   test as a value above the budget (``budget + eval_every``), so a censored run loses to every run that
