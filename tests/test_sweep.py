@@ -13,12 +13,13 @@ import numpy as np
 import optax
 import pytest
 
+from jaxnn import initializers as jaxnn_initializers
 from jaxnn import models, schemes
 from jaxnn.bench import sweep
-from jaxnn.bench.execution import Execution, compile_program, default_memory_cap, default_workers
+from jaxnn.bench.execution import Execution, compile_program, default_memory_cap, default_workers, run_program
 from jaxnn.bench.program import Program, program_bytes, trace_count
 from jaxnn.bench.results import ChunkStore
-from jaxnn.bench.scheme import Scheme, initial_params, seed_keys
+from jaxnn.bench.scheme import Scheme, initial_params, initial_shapes, seed_keys
 from jaxnn.train import fit
 
 INITS = jax.nn.initializers
@@ -72,6 +73,38 @@ COMMON = dict(
 @pytest.fixture(scope="module")
 def base():
     return sweep.sweep(schemes=SCHEMES[:2], seeds=2, learning_rates=[0.05], execution=Execution(chunk_size=2), **COMMON)
+
+
+def test_initial_params_in_one_program_equal_each_initializer_called_alone():
+    # One compiled program draws every scheme; each value must be bitwise what init_fn gives eagerly, key by key
+    # (jaxnn's initializers: each eager draw is compiled with the same CPU options as the whole program).
+    I = jaxnn_initializers
+    own = [Scheme(n, I.get(n)()) for n in ("he_normal", "glorot_uniform", "orthogonal", "zeros")]
+    own.append(Scheme("torch", I.torch_linear_default(), I.torch_linear_default(fan_in=8)))
+    keys = seed_keys(3, "init", 3)
+    got = initial_params(INIT_FN, own, keys)
+    for i, s in enumerate(own):
+        for j, k in enumerate(keys):
+            want = INIT_FN(jnp.asarray(k), w_init=s.w_init, b_init=s.b_init)
+            for g, w in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+                np.testing.assert_array_equal(g[i * len(keys) + j], np.asarray(w))
+    shapes = initial_shapes(INIT_FN, own, len(own) * len(keys))
+    assert jax.tree_util.tree_map(lambda a: (a.shape, a.dtype), shapes) == jax.tree_util.tree_map(
+        lambda a: (a.shape, a.dtype), got
+    )
+
+
+def test_param_shapes_must_match_the_built_parameters():
+    program = Program(models.mlp_apply, loss_fn, OPT, 10, 32, 10, accuracy, "batch", None)
+    keys = seed_keys(0, "init", 2)
+    params = functools.partial(initial_params, INIT_FN, SCHEMES[:1], keys)
+    wrong = jax.tree_util.tree_map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, jnp.float16), initial_shapes(INIT_FN, SCHEMES[:1], 2)
+    )
+    with pytest.raises(ValueError, match="param_shapes differ"):
+        run_program(program, params, keys, [0.1, 0.1], TRAIN, TEST, param_shapes=wrong)
+    with pytest.raises(ValueError, match="param_shapes need a leading run axis of 2"):
+        run_program(program, params, keys, [0.1, 0.1], TRAIN, TEST, param_shapes=initial_shapes(INIT_FN, SCHEMES, 3))
 
 
 def test_adding_schemes_and_seeds_does_not_recompile(base):

@@ -31,6 +31,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import dataclasses
+import functools
 import io
 import math
 import os
@@ -161,7 +162,13 @@ def compile_program(
     return _compile(program, params, chunk_size, run_sh, train_g, eval_g)
 
 
-def _fit_chunk(program, params, chunk_size, n_dev, run_sh, train_g, eval_g, memory_cap, workers=1, n_runs=1):
+def _check_run_axis(params, n_runs: int, name: str) -> None:
+    leaves = jax.tree_util.tree_leaves(params)
+    if any(np.shape(leaf)[0] != n_runs for leaf in leaves):
+        raise ValueError(f"{name} need a leading run axis of {n_runs}, got {[np.shape(l)[0] for l in leaves][:3]}")
+
+
+def _fit_chunk(program, params, *, chunk_size, n_dev, run_sh, train_g, eval_g, memory_cap, workers=1, n_runs=1):
     """``(chunk, compiled)``: the largest chunk (a multiple of ``n_dev``, halving from ``chunk_size``) whose
     program fits in ``memory_cap`` bytes per device with as many calls in flight as ``workers`` and the
     ``n_runs`` runs allow; compiled ahead of time."""
@@ -255,10 +262,13 @@ def run_program(
     phase: str = "main",
     progress=None,
     on_chunk: Callable | None = None,
+    param_shapes=None,
 ) -> dict[str, np.ndarray]:
     """Train ``R`` runs (leading axis of ``params``, ``data_keys`` ``(R, 2)`` uint32 and ``lrs`` ``(R,)``).
 
-    ``params`` may also be a zero-argument callable returning them, called only when some run is missing.
+    ``params`` may also be a zero-argument callable returning them, called only when some run is missing; with
+    ``param_shapes`` (their ``jax.ShapeDtypeStruct`` pytree) the program compiles on a second thread while
+    ``params()`` runs (XLA compiles without holding the GIL).
 
     ``execution`` (an :class:`Execution`; default: every setting the backend's default) decides how. The runs
     are processed in chunks of ``chunk_size`` (rounded up to a multiple of the device count; the last
@@ -315,24 +325,34 @@ def run_program(
     done = merge(lambda ex: ex.get("request") == request)
     if len(done) < n_runs:
         run_sh, train_g, eval_g = _placement(devices, train_data, eval_data)
-        if callable(params):  # built lazily: a fully resumed phase never builds its initial parameters
-            params = params()
-        leaves = jax.tree_util.tree_leaves(params)
-        if any(np.shape(leaf)[0] != n_runs for leaf in leaves):
-            raise ValueError(f"params need a leading run axis of {n_runs}, got {[np.shape(l)[0] for l in leaves][:3]}")
-        host_params = jax.tree_util.tree_map(np.asarray, params)
-        chunk_size, compiled = _fit_chunk(
+        fit = functools.partial(
+            _fit_chunk,
             program,
-            host_params,
-            chunk_size,
-            n_dev,
-            run_sh,
-            train_g,
-            eval_g,
-            memory_cap,
+            chunk_size=chunk_size,
+            n_dev=n_dev,
+            run_sh=run_sh,
+            train_g=train_g,
+            eval_g=eval_g,
+            memory_cap=memory_cap,
             workers=workers,
             n_runs=n_runs,  # all the phase's runs, not the missing ones: a resume fits the same chunk
         )
+        overlap = callable(params) and param_shapes is not None  # compile while the parameters are drawn
+        if overlap:
+            _check_run_axis(param_shapes, n_runs, "param_shapes")
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            fitting = pool.submit(fit, param_shapes) if overlap else None
+            if callable(params):  # built lazily: a fully resumed phase never builds its initial parameters
+                params = params()
+            _check_run_axis(params, n_runs, "params")
+            host_params = jax.tree_util.tree_map(np.asarray, params)
+            if fitting is None:
+                chunk_size, compiled = fit(host_params)
+            else:
+                chunk_size, compiled = fitting.result()
+                want = jax.tree_util.tree_map(lambda a: (a.shape, np.dtype(a.dtype)), param_shapes)
+                if want != jax.tree_util.tree_map(lambda a: (a.shape, a.dtype), host_params):
+                    raise ValueError("param_shapes differ from the shapes and dtypes of the parameters params() built")
         current = numerics(devices, chunk_size)
         for path, _, _, ex in chunks:
             if ex.get("numerics") != current and jax.process_index() == 0:

@@ -119,7 +119,7 @@ def _compile(program, params, chunk_size, run_sh, train_g, eval_g):
     program_jit = _program_jit_cpu if next(iter(run_sh.device_set)).platform == "cpu" else _program_jit
 
     def spec(a):
-        return jax.ShapeDtypeStruct((chunk_size, *np.shape(a)[1:]), np.asarray(a).dtype, sharding=run_sh)
+        return jax.ShapeDtypeStruct((chunk_size, *np.shape(a)[1:]), a.dtype, sharding=run_sh)  # arrays or specs
 
     args = (
         jax.tree_util.tree_map(spec, params),

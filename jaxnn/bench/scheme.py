@@ -6,6 +6,7 @@ Seed ``s`` gives every scheme the same init key (:func:`seed_keys`, stream 0), s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -14,8 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnn import reinit
+from jaxnn._util import CPU_COMPILER_OPTIONS
 
-__all__ = ["Scheme", "check_schemes", "initial_params", "seed_keys"]
+__all__ = ["Scheme", "check_schemes", "initial_params", "initial_shapes", "seed_keys"]
 
 KEY_STREAMS = {"init": 0, "data": 1, "tune_init": 2, "tune_data": 3}
 
@@ -75,44 +77,66 @@ def _hashable(x):
     return tuple(x) if isinstance(x, list) else x
 
 
+def _draw_one(init_fn: Callable, s: Scheme, key):
+    """One run's parameters as ``init_fn`` (and, for ``rules``, :func:`jaxnn.reinit`) build them."""
+    if s.rules is None:
+        return init_fn(key, w_init=_hashable(s.w_init), b_init=_hashable(s.b_init))
+    return reinit(jax.random.fold_in(key, 2), init_fn(key), s.rules)
+
+
+def _transformed(s: Scheme, key, p):
+    """``s.transform(fold_in(key, 1), p)``, refused unless it keeps the structure, shapes and dtypes."""
+    q = s.transform(jax.random.fold_in(key, 1), p)
+    before = jax.tree_util.tree_structure(p), [(a.shape, a.dtype) for a in jax.tree_util.tree_leaves(p)]
+    after = jax.tree_util.tree_structure(q), [(a.shape, a.dtype) for a in jax.tree_util.tree_leaves(q)]
+    if before != after:
+        raise ValueError(
+            f"scheme {s.name!r}: transform changed the parameters' structure, shapes or dtypes "
+            f"({before[0]} -> {after[0]}); it may only change their values"
+        )
+    return q
+
+
 def initial_params(init_fn: Callable, schemes: Sequence[Scheme], init_keys) -> Any:
     """Stacked initial parameters, run axis ``K * S`` (scheme-major): ``init_fn(key, w_init=..., b_init=...)``,
     or for a scheme with ``rules``, ``jaxnn.reinit(fold_in(key, 2), init_fn(key), rules)``.
 
-    One ``vmap(init)`` per scheme over the ``S`` init keys, run eagerly: each initializer call is then its own
-    small compiled draw (``jaxnn.initializers`` jits every draw, cached per initializer and shape), batched over
-    the seeds. Deliberately *not* one ``jit`` over the whole network: that compiles one large program per
-    scheme, growing with depth, where the small draws are shared by every scheme using the same distribution.
-    A scheme's ``transform`` (if any) runs right after ``init_fn`` inside the same eager ``vmap`` over seeds:
-    ``transform(fold_in(init_key, 1), init_fn(init_key, ...))``; its output must match ``init_fn``'s
-    structure, shapes and dtypes (``ValueError`` otherwise), so every scheme feeds the same compiled program.
-    Returns a pytree of host numpy arrays with leading axis ``K * S``.
+    Every scheme's draws for the ``S`` init keys are **one compiled program** (``vmap`` over the keys per
+    scheme, all schemes in one ``jit``). Seed ``s`` gives every scheme the same layer keys, so every draw of a
+    layer reads the same random bits whatever its distribution: XLA computes them once and the compiled
+    program holds one bit generator per layer, not one per (scheme, layer). With jaxnn's initializers the
+    values are bitwise those of calling each on its own (an eager draw compiles with the same CPU options);
+    other initializers' elementwise arithmetic may fuse differently from op-by-op eager calls (last-bit
+    differences, as inside any ``jit``).
+    A scheme's ``transform`` (if any; data-dependent ones such as LSUV may need concrete values) then runs
+    eagerly, ``vmap``-ped over the seeds: ``transform(fold_in(init_key, 1), params)``; its output must match
+    the parameters' structure, shapes and dtypes (``ValueError`` otherwise), so every scheme feeds the same
+    compiled training program. Returns a pytree of host numpy arrays with leading axis ``K * S``.
     """
     init_keys = jnp.asarray(init_keys)
     check_schemes(schemes)
+    schemes = list(schemes)
+
+    def draw_all(keys):
+        return [jax.vmap(functools.partial(_draw_one, init_fn, s))(keys) for s in schemes]
+
+    opts = CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
+    drawn = jax.jit(draw_all, compiler_options=opts)(init_keys)
     out = []
-    for s in schemes:
-        w, b = _hashable(s.w_init), _hashable(s.b_init)
-
-        def one(k, w=w, b=b, t=s.transform, name=s.name, rules=s.rules):
-            if rules is None:
-                p = init_fn(k, w_init=w, b_init=b)
-            else:
-                p = reinit(jax.random.fold_in(k, 2), init_fn(k), rules)
-            if t is None:
-                return p
-            q = t(jax.random.fold_in(k, 1), p)
-            before = jax.tree_util.tree_structure(p), [(a.shape, a.dtype) for a in jax.tree_util.tree_leaves(p)]
-            after = jax.tree_util.tree_structure(q), [(a.shape, a.dtype) for a in jax.tree_util.tree_leaves(q)]
-            if before != after:
-                raise ValueError(
-                    f"scheme {name!r}: transform changed the parameters' structure, shapes or dtypes "
-                    f"({before[0]} -> {after[0]}); it may only change their values"
-                )
-            return q
-
-        out.append(jax.device_get(jax.vmap(one)(init_keys)))
+    for s, p in zip(schemes, drawn):
+        if s.transform is not None:
+            p = jax.vmap(functools.partial(_transformed, s))(init_keys, p)
+        out.append(jax.device_get(p))
     return jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0), *out)
+
+
+def initial_shapes(init_fn: Callable, schemes: Sequence[Scheme], n_runs: int) -> Any:
+    """The ``jax.ShapeDtypeStruct`` pytree of :func:`initial_params` with ``n_runs`` runs on the leading axis,
+    traced from the first scheme alone (every scheme builds the same structure, shapes and dtypes); nothing is
+    drawn or compiled."""
+    check_schemes(schemes)
+    one = jax.eval_shape(functools.partial(_draw_one, init_fn, schemes[0]), jax.ShapeDtypeStruct((2,), jnp.uint32))
+    return jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct((n_runs, *a.shape), a.dtype), one)
 
 
 def seed_keys(seed: int, stream: str, n: int) -> np.ndarray:

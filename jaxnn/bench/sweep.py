@@ -43,7 +43,7 @@ from jaxnn import datasets
 from jaxnn._util import positive_int
 from jaxnn.bench.execution import Execution, run_program
 from jaxnn.bench.program import Program
-from jaxnn.bench.scheme import Scheme, check_schemes, initial_params, seed_keys
+from jaxnn.bench.scheme import Scheme, check_schemes, initial_params, initial_shapes, seed_keys
 from jaxnn.bench.summary import run_metrics, summarize
 
 __all__ = ["Scheme", "SweepResult", "sweep", "merge"]  # Scheme re-exported: what sweep() compares
@@ -212,8 +212,17 @@ def sweep(
 
         keys_runs = np.tile(data_k, (k * n_lr, 1))
         lrs_runs = np.repeat(np.tile(lr_grid, k), s_tune)
+        shapes = initial_shapes(init_fn, schemes, order.size)
         arr = run_program(
-            program, p_runs, keys_runs, lrs_runs, tr_data, val_data, phase=f"{phase_prefix}tune", **common
+            program,
+            p_runs,
+            keys_runs,
+            lrs_runs,
+            tr_data,
+            val_data,
+            phase=f"{phase_prefix}tune",
+            param_shapes=shapes,
+            **common,
         )
         arr = {a: v.reshape(k, n_lr, s_tune, *v.shape[1:]) for a, v in arr.items()}
         met = run_metrics(arr, target=target, target_on=target_on)
@@ -230,7 +239,18 @@ def sweep(
     p0 = functools.partial(initial_params, init_fn, schemes, init_k)  # (K*S, ...), built lazily
     keys_runs = np.tile(data_k, (k, 1))
     lrs_runs = np.repeat(chosen, seeds).astype(np.float32)
-    arr = run_program(program, p0, keys_runs, lrs_runs, train_data, eval_data, phase=f"{phase_prefix}main", **common)
+    shapes = initial_shapes(init_fn, schemes, k * seeds)
+    arr = run_program(
+        program,
+        p0,
+        keys_runs,
+        lrs_runs,
+        train_data,
+        eval_data,
+        phase=f"{phase_prefix}main",
+        param_shapes=shapes,
+        **common,
+    )
     arr = {a: v.reshape(k, seeds, *v.shape[1:]) for a, v in arr.items()}
     met = run_metrics(arr, target=target, target_on=target_on)
     settings = dict(
