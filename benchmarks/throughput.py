@@ -45,6 +45,14 @@ noise hits them alike; medians over ``--repeats`` >= 3):
 3. **Persistent compilation cache**: the same cell run twice in fresh processes with one
    ``jax_compilation_cache_dir`` (emptied first): cold vs warm compile time.
 
+4. **Whole process** (``--whole-process``, its own results file ``benchmarks/results/whole_process.json``): what
+   a user waits for, from the shell prompt to the results, imports and compilation included, each a fresh
+   process. ``jaxnn-bench --preset default --seeds S --no-plots`` (persistent compilation cache off, and warm)
+   against the same job written the ways users write it (``benchmarks/peers.py``: a jitted step in a Python loop,
+   one jit-compiled ``lax.scan`` per run, PyTorch eager with 1 and 2 threads, the faster one counting) at 12, 48
+   and 192 runs (``S`` = 1, 4, 16 seeds of the 12 schemes), methods interleaved repeat by repeat. The fixed cost
+   and the per-run cost are the intercept and the slope of a least-squares line through the medians.
+
 Execution strategy under test (``--strategy``): ``auto`` (the library's per-backend default), or explicit
 ``--chunk-size`` / ``--workers`` / ``--cpu-devices``. By default the XLA:CPU client keeps JAX's one device and
 the library runs one compiled-program call per core from worker threads (``jaxnn.bench.execution.default_workers``);
@@ -997,6 +1005,93 @@ def _ints(text):
     return tuple(int(v) for v in text.split(",") if v.strip())
 
 
+WHOLE_OUT = ROOT / "benchmarks" / "results" / "whole_process.json"
+WHOLE_SEEDS = (1, 4, 16)  # x 12 schemes = 12, 48, 192 runs
+WHOLE_SCHEMES = 12
+
+
+def fit_fixed_per_run(runs, seconds) -> tuple[float, float]:
+    """``(fixed, per_run)`` seconds: the least-squares line ``seconds = fixed + per_run * runs``."""
+    import numpy as np
+
+    per_run, fixed = np.polyfit(np.asarray(runs, float), np.asarray(seconds, float), 1)
+    return float(fixed), float(per_run)
+
+
+def _whole_commands(args, seeds: int, out_dir: Path, warm_cache: Path) -> dict[str, list[str]]:
+    peers = str(ROOT / "benchmarks" / "peers.py")
+    bench = [sys.executable, "-m", "jaxnn.bench.cli", "--preset", "default", "--seeds", str(seeds), "--no-plots"]
+    bench += ["--quiet", "--out"]
+    cmds = {
+        "jaxnn": bench + [str(out_dir / f"cold{seeds}"), "--compile-cache", "none"],
+        "jaxnn_warm_cache": bench + [str(out_dir / f"warm{seeds}"), "--compile-cache", str(warm_cache)],
+        "loop_idiom": [sys.executable, peers, "--method", "loop", "--seeds", str(seeds)],
+        "scan_sequential": [sys.executable, peers, "--method", "scan", "--seeds", str(seeds)],
+    }
+    if args.torch_python:
+        for t in (1, 2):
+            cmds[f"torch_eager_{t}thread"] = [args.torch_python, peers, "--method", "torch", "--seeds", str(seeds)]
+            cmds[f"torch_eager_{t}thread"] += ["--threads", str(t)]
+    return cmds
+
+
+def _timed(cmd: list[str], env: dict) -> float:
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return seconds
+
+
+def whole_process(args) -> dict:
+    """The whole-process table (see the module docstring, section 4)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    seeds_list = tuple(args.whole_seeds)
+    times: dict[str, dict[int, list[float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="jaxnn-whole-") as tmp:
+        tmp = Path(tmp)
+        warm_cache = tmp / "xla-cache"
+        for seeds in seeds_list:  # fill the warm cache (untimed): a user's second run of the same command
+            _timed(_whole_commands(args, seeds, tmp / "fill", warm_cache)["jaxnn_warm_cache"], env)
+        for rep in range(args.repeats):
+            for i, seeds in enumerate(seeds_list):
+                cmds = _whole_commands(args, seeds, tmp / f"rep{rep}", warm_cache)
+                names = list(cmds)
+                names = names[(rep + i) % len(names) :] + names[: (rep + i) % len(names)]  # rotate the order
+                for name in names:
+                    t = _timed(cmds[name], env)
+                    times.setdefault(name, {}).setdefault(seeds, []).append(t)
+                    _log(args, f"  whole process: {name:22s} {seeds * WHOLE_SCHEMES:4d} runs  {t:6.2f} s")
+    rows = {}
+    for name, by_seeds in times.items():
+        med = {s * WHOLE_SCHEMES: statistics.median(v) for s, v in by_seeds.items()}
+        fixed, per_run = fit_fixed_per_run(list(med), list(med.values())) if len(med) > 1 else (math.nan, math.nan)
+        rows[name] = {"median_s": med, "all_s": by_seeds, "fixed_s": fixed, "per_run_s": per_run}
+    torch = [n for n in rows if n.startswith("torch_eager")]
+    if torch:  # the torch peer counts at its faster thread setting, size by size
+        rows["torch_eager"] = {
+            "median_s": {r: min(rows[n]["median_s"][r] for n in torch) for r in rows[torch[0]]["median_s"]},
+            "of": torch,
+        }
+        med = rows["torch_eager"]["median_s"]
+        if len(med) > 1:
+            rows["torch_eager"]["fixed_s"], rows["torch_eager"]["per_run_s"] = fit_fixed_per_run(
+                list(med), list(med.values())
+            )
+    base = rows["jaxnn"]["median_s"]
+    for row in rows.values():
+        row["speedup_of_jaxnn"] = {r: row["median_s"][r] / base[r] for r in base}
+    return {
+        "environment": environment(),
+        "repeats": args.repeats,
+        "runs": [s * WHOLE_SCHEMES for s in seeds_list],
+        "torch_python": args.torch_python,
+        "methods": rows,
+    }
+
+
 def build_parser():
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1054,6 +1149,15 @@ def build_parser():
         "Default $JAXNN_XLA_CACHE or ~/.cache/jaxnn/xla",
     )
     s.add_argument("--cell-timeout", type=float, default=1800)
+    w = p.add_argument_group("whole process (section 4)")
+    w.add_argument("--whole-process", action="store_true", help="run only the whole-process comparison")
+    w.add_argument("--whole-seeds", type=_ints, default=WHOLE_SEEDS, help="seeds of the 12 schemes (default 1,4,16)")
+    w.add_argument("--whole-out", default=str(WHOLE_OUT), help="its results JSON")
+    w.add_argument(
+        "--torch-python",
+        default=sys.executable if torch_available() else None,
+        help="the interpreter that runs the PyTorch peer (default: this one, if it imports torch; else skipped)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--cell", help=argparse.SUPPRESS)
     return p
@@ -1084,6 +1188,13 @@ def main(argv=None) -> int:
         raise SystemExit("--memory-cap-fraction must be in (0, 1]")
     if args.schemes > len(HEADLINE_SCHEMES):
         raise SystemExit(f"--schemes at most {len(HEADLINE_SCHEMES)}")
+    if args.whole_process:
+        result = whole_process(args)
+        out = Path(args.whole_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1, default=_json_default))
+        _log(args, f"wrote {out}")
+        return 0
     jax = _configure_jax(args.cpu_devices, None)
     dev = jax.devices()[0]
     dev_mem = (
