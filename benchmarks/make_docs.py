@@ -464,6 +464,79 @@ def _mup_table(rows) -> list[str]:
     return _table(head, out)
 
 
+def block_hmm_reference() -> str:
+    """The HMM language's reference levels on the test split, recomputed from the code and the committed
+    ``dataset_seed`` of the transformer presets (the Bayes floor by the forward algorithm)."""
+    from jaxnn.bench.experiment import hmm_dataset
+
+    seeds = {Preset(n).config["dataset_seed"] for n in available_presets() if n.startswith("transformer")}
+    if len(seeds) != 1:
+        raise ValueError(
+            f"the transformer presets use different HMM seeds {sorted(seeds)}; one sentence cannot cover them"
+        )
+    ds = hmm_dataset(seeds.pop())
+    return (
+        f"On the test split the Bayes floor (forward algorithm) is **{ds.optimal_loss:.2f} nats/token** and the "
+        f"unigram entropy **{ds.unigram_entropy:.2f}**: a model stuck at {ds.unigram_entropy:.2f} has learned "
+        "nothing beyond token frequencies."
+    )
+
+
+_MUP_ENTRY = re.compile(r"^(?P<norm>\w+)/(?P<init>\w+) d=(?P<width>\d+) lr=(?P<lr>[\d.e+-]+)$")
+
+
+def block_transformer_mup_grid() -> str:
+    """Median final test loss per (parametrization, width) and learning rate of the ``transformer-mup`` preset,
+    the best rate of each row in bold: the learning-rate transfer view (Yang et al. 2022, Fig. 1)."""
+    preset = Preset("transformer-mup")
+    cells = {}
+    for r in preset.rows:
+        m = _MUP_ENTRY.match(r["scheme"])
+        if m is None:
+            raise ValueError(f"transformer-mup entry {r['scheme']!r} is not 'NORM/INIT d=WIDTH lr=RATE'")
+        param = "muP" if m["init"].startswith("mup") else f"SP ({m['init']})"
+        cells[(param, int(m["width"]), float(m["lr"]))] = r["final_eval_loss"]
+    lrs = sorted({k[2] for k in cells})
+    rows = []
+    for param, width in sorted({k[:2] for k in cells}, key=lambda k: (k[0].startswith("muP"), k[1])):
+        losses = [cells.get((param, width, lr), math.nan) for lr in lrs]
+        best = min(range(len(lrs)), key=lambda i: losses[i] if math.isfinite(losses[i]) else math.inf)
+        shown = [f"**{v:.3f}**" if i == best else f"{v:.3f}" for i, v in enumerate(losses)]
+        rows.append([param, str(width), *shown, format_number(lrs[best])])
+    return "\n".join(_table(["parametrization", "width", *(f"lr {format_number(v)}" for v in lrs), "best lr"], rows))
+
+
+def block_whole_process() -> str:
+    """The whole-process table of ``benchmarks/throughput.py --whole-process``."""
+    d = json.loads((RESULTS / "whole_process.json").read_text())
+    runs = d["runs"]
+    head = ["whole process", *(f"{r} runs" for r in runs), "fixed cost", "per run", *(f"÷ jaxnn, {r}" for r in runs)]
+    rows = []
+    for name in ("jaxnn", "jaxnn_warm_cache", "loop_idiom", "scan_sequential", "torch_eager"):
+        m = d["methods"].get(name)
+        if m is None:
+            continue
+        med = {int(k): v for k, v in m["median_s"].items()}
+        ratio = {int(k): v for k, v in m["speedup_of_jaxnn"].items()}
+        rows.append(
+            [
+                m["label"],
+                *(f"{med[r]:.1f} s" for r in runs),
+                f"{m['fixed_s']:.1f} s",
+                f"{1e3 * m['per_run_s']:.0f} ms",
+                *("–" if name == "jaxnn" else f"{ratio[r]:.2f}x" for r in runs),
+            ]
+        )
+    lines = _table(head, rows)
+    lines += [
+        "",
+        "Each cell a fresh process, imports and compilation included, methods interleaved; fixed cost and per-run "
+        "cost: the least-squares line through the medians; *÷ jaxnn*: the method's time over `jaxnn-bench`'s "
+        f"(cache off) at that size. {_throughput_machine(d['environment'], d['repeats'])}",
+    ]
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------------------------- driver
 
 
@@ -478,6 +551,9 @@ def blocks() -> dict[str, callable]:
         "depth-sweep": block_depth_sweep,
         "verdicts": block_verdicts,
         "mup-transfer": block_mup_transfer,
+        "hmm-reference": block_hmm_reference,
+        "transformer-mup-grid": block_transformer_mup_grid,
+        "whole-process": block_whole_process,
     }
     for name in available_presets():
         out[f"preset:{name}"] = lambda name=name: block_preset(name)

@@ -1008,6 +1008,15 @@ def _ints(text):
 WHOLE_OUT = ROOT / "benchmarks" / "results" / "whole_process.json"
 WHOLE_SEEDS = (1, 4, 16)  # x 12 schemes = 12, 48, 192 runs
 WHOLE_SCHEMES = 12
+WHOLE_LABELS = {
+    "jaxnn": "`jaxnn-bench` (compilation cache off)",
+    "jaxnn_warm_cache": "`jaxnn-bench`, second run (warm persistent cache)",
+    "loop_idiom": "plain JAX: jitted step, Python loop",
+    "scan_sequential": "plain JAX: one jit-compiled `lax.scan` per run",
+    "torch_eager": "PyTorch eager (faster of 1 and 2 threads)",
+    "torch_eager_1thread": "PyTorch eager, 1 thread",
+    "torch_eager_2thread": "PyTorch eager, 2 threads",
+}
 
 
 def fit_fixed_per_run(runs, seconds) -> tuple[float, float]:
@@ -1081,10 +1090,15 @@ def whole_process(args) -> dict:
                 list(med), list(med.values())
             )
     base = rows["jaxnn"]["median_s"]
-    for row in rows.values():
+    for name, row in rows.items():
+        row["label"] = WHOLE_LABELS[name]
         row["speedup_of_jaxnn"] = {r: row["median_s"][r] / base[r] for r in base}
+    env = environment()
+    if args.torch_python:
+        version = [args.torch_python, "-c", "import torch; print(torch.__version__)"]
+        env["versions"]["torch"] = subprocess.run(version, capture_output=True, text=True).stdout.strip()
     return {
-        "environment": environment(),
+        "environment": env,
         "repeats": args.repeats,
         "runs": [s * WHOLE_SCHEMES for s in seeds_list],
         "torch_python": args.torch_python,

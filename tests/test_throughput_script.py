@@ -105,3 +105,36 @@ def test_markdown_table(quick_run):
     assert "| way to run the same training steps |" in md and "jaxnn sweep" in md
     assert "| table | width | seeds |" in md
     assert "wrote" in stdout
+
+
+def _throughput_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_throughput_for_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fixed_and_per_run_cost_are_the_least_squares_line():
+    fit = _throughput_module().fit_fixed_per_run
+    fixed, per_run = fit([12, 48, 192], [2.5 + 0.08 * r for r in (12, 48, 192)])
+    assert math.isclose(fixed, 2.5, abs_tol=1e-9) and math.isclose(per_run, 0.08, abs_tol=1e-12)
+    # Noise symmetric about the line leaves it in place: residuals +d, -2d, +d at equally spaced sizes.
+    fixed, per_run = fit([10, 20, 30], [1.0 + 0.1, 2.0 - 0.2, 3.0 + 0.1])
+    assert math.isclose(fixed, 0.0, abs_tol=1e-9) and math.isclose(per_run, 0.1, abs_tol=1e-12)
+
+
+def test_scan_peer_trains_the_default_job():
+    peers = ROOT / "benchmarks" / "peers.py"
+    out = subprocess.run(
+        [sys.executable, str(peers), "--method", "scan", "--seeds", "1"], capture_output=True, text=True, check=True
+    )
+    line = json.loads(out.stdout.strip().splitlines()[-1])
+    assert line["method"] == "scan" and line["runs"] == 12
+    assert line["he_normal_final_eval_loss"] < 0.5  # the default preset's He runs reach its 0.3 target
+    bad = subprocess.run(
+        [sys.executable, str(peers), "--method", "scan", "--seeds", "0"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "--seeds must be >= 1, got 0" in bad.stderr
