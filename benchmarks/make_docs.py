@@ -35,6 +35,7 @@ from jaxnn.bench.results import format_ci, format_number, summary_table
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PRESETS_DIR = RESULTS / "presets"
+RUNS_DIR = RESULTS / "runs"  # runs of a preset with overrides: `run:NAME` blocks, not in the presets overview
 DOC_FILES = ("README.md", "docs/benchmarks.md", "docs/performance.md", "docs/diagnostics.md")
 
 # the order in which docs/benchmarks.md presents the presets
@@ -177,8 +178,8 @@ def available_presets(root: Path = PRESETS_DIR) -> list[str]:
     return [p for p in PRESET_ORDER if p in have] + sorted(have - set(PRESET_ORDER))
 
 
-def block_preset(name: str) -> str:
-    p = Preset(name)
+def block_preset(name: str, root: Path = PRESETS_DIR) -> str:
+    p = Preset(name, root)
     return "\n".join([*p.table(), "", p.settings_line(), "", p.verdict()])
 
 
@@ -557,6 +558,8 @@ def blocks() -> dict[str, callable]:
     }
     for name in available_presets():
         out[f"preset:{name}"] = lambda name=name: block_preset(name)
+    for name in available_presets(RUNS_DIR):  # committed runs of a preset with overrides (e.g. deeper)
+        out[f"run:{name}"] = lambda name=name: block_preset(name, RUNS_DIR)
     return out
 
 
