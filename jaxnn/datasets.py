@@ -191,8 +191,8 @@ def _make(name, task, x, y, *, seed, test_fraction, feature_names, class_names=(
 # ----------------------------------------------------------------------------------------------------
 # Real data: scikit-learn's small data sets, bundled as arrays (benchmarks/bundle_datasets.py writes them).
 
-KNOWN_DATASETS = ("breast_cancer", "diabetes", "digits")
 _TASKS = {"digits": "multiclass", "breast_cancer": "binary", "diabetes": "regression"}
+KNOWN_DATASETS = tuple(sorted(_TASKS))
 _DATA = Path(__file__).resolve().parent / "data"
 
 

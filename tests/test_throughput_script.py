@@ -126,6 +126,26 @@ def test_fixed_and_per_run_cost_are_the_least_squares_line():
     assert math.isclose(fixed, 0.0, abs_tol=1e-9) and math.isclose(per_run, 0.1, abs_tol=1e-12)
 
 
+def test_peers_run_the_default_presets_job():
+    # peers.py stays standalone (it must not pay for importing jaxnn), so its copy of the job is checked here.
+    import importlib.util
+
+    from jaxnn.bench.config import PRESETS
+
+    spec = importlib.util.spec_from_file_location("_peers_for_test", ROOT / "benchmarks" / "peers.py")
+    peers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peers)
+    c = PRESETS["default"]
+    assert peers.SCHEMES == c.schemes and peers.SIZES[1:-1] == c.hidden and c.activation == "relu"
+    assert (peers.STEPS, peers.BATCH, peers.EVAL_EVERY, (peers.LR,)) == (
+        c.steps,
+        c.batch_size,
+        c.eval_every,
+        c.learning_rates,
+    )
+    assert c.optimizer == f"sgd(momentum={peers.MOMENTUM})" and c.dataset == "digits"
+
+
 def test_scan_peer_trains_the_default_job():
     peers = ROOT / "benchmarks" / "peers.py"
     out = subprocess.run(
